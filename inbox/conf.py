@@ -1,0 +1,57 @@
+"""The ``settings.INBOX`` dict, its documented defaults, and dotted-path loading."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Maps a request to the recipients whose notifications it may see.
+    "RECIPIENTS_RESOLVER": "inbox.recipients.default_resolver",
+    # Callables run over the unsaved notifications of one send().
+    "PREPARATION_PIPELINE": [],
+    # Callables run over each FlagChange before it is written.
+    "CHANGE_FLAG_PIPELINE": ["inbox.pipelines.read_implies_seen"],
+    # Where "this recipient changed" events go; see inbox.events.
+    "BROKER": "inbox.events.inprocess.InProcessBroker",
+    "BROKER_OPTIONS": {},
+    # Rows per INSERT when sending.
+    "BATCH_SIZE": 1000,
+}
+
+#: Settings whose values are dotted paths (or lists of them), checked at startup.
+DOTTED_PATH_SETTINGS = ("RECIPIENTS_RESOLVER", "PREPARATION_PIPELINE", "CHANGE_FLAG_PIPELINE", "BROKER")
+
+
+def user_settings() -> dict[str, Any]:
+    value = getattr(settings, "INBOX", {})
+    return value if isinstance(value, dict) else {}
+
+
+def get(name: str) -> Any:
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown INBOX setting {name!r}.")
+    return user_settings().get(name, DEFAULTS[name])
+
+
+@cache
+def load(path: str) -> Any:
+    return import_string(path)
+
+
+def load_list(name: str) -> list[Any]:
+    return [load(path) for path in get(name)]
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    if setting == "INBOX":
+        load.cache_clear()
+        from inbox import events
+
+        events.reset_broker()

@@ -1,0 +1,45 @@
+"""The default broker: fan-out to subscribers inside this process."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from inbox.events.base import Broker, Event, Subscription
+
+
+class InProcessBroker(Broker):
+    """Delivers to subscriptions in the same process; enough for one server process.
+
+    A publish from another process (a management command, a worker) does not reach
+    these subscribers: use the Redis broker for that.
+    """
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        with self._lock:
+            targets = [(event, tuple(self._subscriptions.get(event.recipient, ()))) for event in events]
+        for event, subscriptions in targets:
+            for subscription in subscriptions:
+                subscription.deliver(event)
+
+    def subscribe(self, channels: Iterable[str]) -> Subscription:
+        subscription = Subscription(self, channels)
+        with self._lock:
+            for channel in subscription.channels:
+                self._subscriptions[channel].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            for channel in subscription.channels:
+                subscribers = self._subscriptions.get(channel)
+                if subscribers is not None:
+                    subscribers.discard(subscription)
+                    if not subscribers:
+                        del self._subscriptions[channel]

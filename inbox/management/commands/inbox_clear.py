@@ -1,0 +1,49 @@
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from inbox.models import Notification
+from inbox.recipients import keys_q
+from inbox.services import manager
+from inbox.management.commands._recipients import parse_recipients
+
+
+class Command(BaseCommand):
+    help = "Delete notifications (and update Stats): by age, by recipient, read ones only, or expired ones."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--older-than", type=int, metavar="DAYS", help="Sent more than DAYS days ago.")
+        parser.add_argument("--recipient", action="append", metavar="APP_LABEL.MODEL:PK", help="Repeatable.")
+        parser.add_argument("--read-only", action="store_true", help="Only notifications that were read.")
+        parser.add_argument("--expired", action="store_true", help="Only notifications past their expires_at.")
+        parser.add_argument("--all", action="store_true", help="Allow deleting with no other filter.")
+        parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        queryset = Notification.objects.all()
+        now = timezone.now()
+        filtered = False
+        if options["older_than"] is not None:
+            if options["older_than"] < 0:
+                raise CommandError("--older-than takes a number of days, 0 or more.")
+            queryset = queryset.filter(sent_at__lt=now - timedelta(days=options["older_than"]))
+            filtered = True
+        keys = parse_recipients(options["recipient"])
+        if keys:
+            queryset = queryset.filter(keys_q(keys))
+            filtered = True
+        if options["read_only"]:
+            queryset = queryset.read()
+            filtered = True
+        if options["expired"]:
+            queryset = queryset.expired(now)
+            filtered = True
+        if not filtered and not options["all"]:
+            raise CommandError("Refusing to delete every notification: give a filter, or --all.")
+        if options["dry_run"]:
+            self.stdout.write(f"Would delete {queryset.count()} notification(s).")
+            return
+        count = manager.delete(queryset)
+        self.stdout.write(f"Deleted {count} notification(s).")

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.messages import constants as message_levels
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from inbox import flags as flagmod
+from inbox.querysets import NotificationQuerySet, StatsQuerySet
+
+
+class Level(models.IntegerChoices):
+    """The levels of ``django.contrib.messages``, so a notification maps onto a message."""
+
+    DEBUG = message_levels.DEBUG, _("debug")
+    INFO = message_levels.INFO, _("info")
+    SUCCESS = message_levels.SUCCESS, _("success")
+    WARNING = message_levels.WARNING, _("warning")
+    ERROR = message_levels.ERROR, _("error")
+
+
+def _generic(prefix: str, *, required: bool = False) -> tuple[models.ForeignKey, models.CharField]:
+    """The two columns of a generic relation; object ids are strings so any key type fits."""
+    type_field = models.ForeignKey(
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=not required,
+        blank=not required,
+        verbose_name=_("%(prefix)s type") % {"prefix": prefix},
+    )
+    id_field = models.CharField(
+        _("%(prefix)s id") % {"prefix": prefix},
+        max_length=64,
+        blank=not required,
+        default="",
+    )
+    return type_field, id_field
+
+
+class Notification(models.Model):
+    flags_registry = flagmod.FlagsRegistry()
+    Level = Level
+
+    uid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    actor_type, actor_id = _generic("actor")
+    actor = GenericForeignKey("actor_type", "actor_id")
+    action_type, action_id = _generic("action")
+    action = GenericForeignKey("action_type", "action_id")
+    target_type, target_id = _generic("target")
+    target = GenericForeignKey("target_type", "target_id")
+
+    message = models.TextField(_("message"))
+    category = models.SlugField(_("category"), max_length=64, blank=True, default="", db_index=False)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices, default=Level.INFO)
+    url = models.CharField(_("link"), max_length=2000, blank=True, default="")
+    extra = models.JSONField(_("extra data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+
+    # Built-in flags: when each was set (NULL = not set).
+    seen_at = models.DateTimeField(_("seen at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    starred_at = models.DateTimeField(_("starred at"), null=True, blank=True)
+    # A site's own flags, one bit per registered value (see inbox.flags).
+    custom_flags = models.BigIntegerField(_("custom flags"), default=0)
+
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    # False while a scheduled notification waits for inbox_publish_due; only
+    # published notifications are counted in Stats and announced to browsers.
+    is_published = models.BooleanField(_("published"), default=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-sent_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["recipient_type", "recipient_id", "-sent_at", "-id"],
+                name="inbox_recipient_newest",
+            ),
+            models.Index(
+                fields=["recipient_type", "recipient_id", "-sent_at", "-id"],
+                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                name="inbox_recipient_unread",
+            ),
+            models.Index(fields=["sent_at"], condition=Q(is_published=False), name="inbox_scheduled"),
+            models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="inbox_expiring"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def flags(self) -> frozenset[enum.Enum]:
+        """Every registered flag this notification has."""
+        result = {flag for flag, field in flagmod.BUILTIN_FIELDS.items() if getattr(self, field) is not None}
+        result.update(flag for flag in self.flags_registry.custom() if self.custom_flags & flagmod.bit(flag))
+        return frozenset(result)
+
+    def has_flag(self, flag: flagmod.FlagLike) -> bool:
+        return self.flags_registry.get(flag) in self.flags
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def is_seen(self) -> bool:
+        return self.seen_at is not None
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def is_starred(self) -> bool:
+        return self.starred_at is not None
+
+
+class Stats(models.Model):
+    """Cached counts for one recipient, kept in step by every write in inbox.services.
+
+    Counts cover published notifications; ``unread`` and ``unseen`` leave archived ones out.
+    """
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+
+    total = models.IntegerField(_("total"), default=0)
+    unread = models.IntegerField(_("unread"), default=0)
+    unseen = models.IntegerField(_("unseen"), default=0)
+    read = models.IntegerField(_("read"), default=0)
+    seen = models.IntegerField(_("seen"), default=0)
+    archived = models.IntegerField(_("archived"), default=0)
+    starred = models.IntegerField(_("starred"), default=0)
+    #: Counts of a site's own flags: {"<flag value>": count}.
+    custom = models.JSONField(_("custom flag counts"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = StatsQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification stats")
+        verbose_name_plural = _("notification stats")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient_type", "recipient_id"], name="inbox_stats_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_type_id}:{self.recipient_id} ({self.unread}/{self.total})"
+
+    @property
+    def flags(self) -> dict[enum.Enum, int]:
+        """Count per registered flag."""
+        builtin = {flagmod.Flag.SEEN: self.seen, flagmod.Flag.READ: self.read,
+                   flagmod.Flag.ARCHIVED: self.archived, flagmod.Flag.STARRED: self.starred}
+        custom: dict[enum.Enum, int] = {
+            flag: int(self.custom.get(str(flag.value), 0)) for flag in Notification.flags_registry.custom()
+        }
+        return {**builtin, **custom}
+
+    def count(self, flag: Any) -> int:
+        return self.flags[Notification.flags_registry.get(flag)]

@@ -1,0 +1,106 @@
+"""Query helpers for notifications and stats: ``Notification.objects.unread().recipients([u])``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.lookups import Exact
+from django.utils import timezone
+
+from inbox import flags as flagmod
+from inbox.recipients import content_types, generic_q
+
+
+def flag_q(flag: flagmod.FlagLike) -> Q:
+    """Q for "has this flag"; ``ValueError`` for an unregistered flag."""
+    from inbox.models import Notification
+
+    member = Notification.flags_registry.get(flag)
+    if flagmod.is_builtin(member):
+        return Q(**{f"{flagmod.BUILTIN_FIELDS[member]}__isnull": False})
+    mask = flagmod.bit(member)
+    return Q(Exact(F("custom_flags").bitand(mask), mask))
+
+
+class NotificationQuerySet(models.QuerySet):
+    def flagged(self, *flags: flagmod.FlagLike) -> NotificationQuerySet:
+        """Notifications that have every one of ``flags``."""
+        return self.filter(*(flag_q(flag) for flag in flags))
+
+    def unflagged(self, *flags: flagmod.FlagLike) -> NotificationQuerySet:
+        """Notifications that have none of ``flags``."""
+        return self.exclude(_any(flag_q(flag) for flag in flags))
+
+    def read(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=False)
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+    def seen(self) -> NotificationQuerySet:
+        return self.filter(seen_at__isnull=False)
+
+    def unseen(self) -> NotificationQuerySet:
+        return self.filter(seen_at__isnull=True)
+
+    def archived(self) -> NotificationQuerySet:
+        return self.filter(archived_at__isnull=False)
+
+    def active(self) -> NotificationQuerySet:
+        """Not archived."""
+        return self.filter(archived_at__isnull=True)
+
+    def starred(self) -> NotificationQuerySet:
+        return self.filter(starred_at__isnull=False)
+
+    def recipients(self, recipients: Iterable[models.Model] | models.QuerySet) -> NotificationQuerySet:
+        return self.filter(generic_q("recipient", recipients))
+
+    def actors(self, actors: Iterable[models.Model] | models.QuerySet) -> NotificationQuerySet:
+        return self.filter(generic_q("actor", actors))
+
+    def actions(self, actions: Iterable[models.Model] | models.QuerySet) -> NotificationQuerySet:
+        return self.filter(generic_q("action", actions))
+
+    def targets(self, targets: Iterable[models.Model] | models.QuerySet) -> NotificationQuerySet:
+        return self.filter(generic_q("target", targets))
+
+    def actor_types(self, types: Iterable[Any]) -> NotificationQuerySet:
+        return self.filter(actor_type__in=content_types(types))
+
+    def action_types(self, types: Iterable[Any]) -> NotificationQuerySet:
+        return self.filter(action_type__in=content_types(types))
+
+    def target_types(self, types: Iterable[Any]) -> NotificationQuerySet:
+        return self.filter(target_type__in=content_types(types))
+
+    def sent(self, now: datetime | None = None) -> NotificationQuerySet:
+        """Visible at ``now``: not scheduled for later."""
+        return self.filter(sent_at__lte=now or timezone.now())
+
+    def scheduled(self, now: datetime | None = None) -> NotificationQuerySet:
+        """Stored but not yet visible."""
+        return self.filter(sent_at__gt=now or timezone.now())
+
+    def roots(self) -> NotificationQuerySet:
+        """Notifications that start a thread (have no parent)."""
+        return self.filter(parent__isnull=True)
+
+    def expired(self, now: datetime | None = None) -> NotificationQuerySet:
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+def _any(queries: Iterable[Q]) -> Q:
+    result = Q(pk__in=[])
+    for query in queries:
+        result |= query
+    return result
+
+
+class StatsQuerySet(models.QuerySet):
+    def recipients(self, recipients: Iterable[models.Model] | models.QuerySet) -> StatsQuerySet:
+        return self.filter(generic_q("recipient", recipients))

@@ -1,0 +1,1 @@
+"""The public write API: ``notifier.send`` and the ``manager`` helpers."""

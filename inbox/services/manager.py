@@ -1,0 +1,274 @@
+"""Changing, deleting, reading and recounting notifications, with Stats kept in step."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inbox import conf, events, stats
+from inbox import flags as flagmod
+from inbox.exceptions import NotificationError
+from inbox.flags import Flag, FlagLike
+from inbox.models import Notification
+from inbox.recipients import Key, Recipients, keys_q, label, normalize
+from inbox.recipients import key_of as recipient_key
+from inbox.signals import notifications_flags_changed, notifications_updated
+
+
+@dataclasses.dataclass(frozen=True)
+class FlagChange:
+    """One call to :func:`change_flags`, as the CHANGE_FLAG_PIPELINE sees it.
+
+    ``specify`` is ``None`` unless the caller asked to set the flags exactly.
+    """
+
+    queryset: models.QuerySet
+    add: frozenset[enum.Enum] = frozenset()
+    remove: frozenset[enum.Enum] = frozenset()
+    specify: frozenset[enum.Enum] | None = None
+    now: datetime = dataclasses.field(default_factory=timezone.now)
+
+    def target(self, flag: enum.Enum) -> bool | None:
+        """True: set it; False: clear it; None: leave it."""
+        if self.specify is not None:
+            return flag in self.specify
+        if flag in self.add:
+            return True
+        if flag in self.remove:
+            return False
+        return None
+
+    def is_empty(self) -> bool:
+        return self.specify is None and not self.add and not self.remove
+
+    def _custom_masks(self) -> tuple[int, int]:
+        """(bits to set, bits to clear) over every registered custom flag."""
+        set_bits = clear_bits = 0
+        for flag in Notification.flags_registry.custom():
+            target = self.target(flag)
+            if target is True:
+                set_bits |= flagmod.bit(flag)
+            elif target is False:
+                clear_bits |= flagmod.bit(flag)
+        return set_bits, clear_bits
+
+    def transition(self, state: stats.State) -> stats.State:
+        fields = {}
+        for flag, field in flagmod.BUILTIN_FIELDS.items():
+            target = self.target(flag)
+            if target is not None:
+                fields[field.removesuffix("_at")] = target
+        set_bits, clear_bits = self._custom_masks()
+        return dataclasses.replace(state, custom=(state.custom | set_bits) & ~clear_bits, **fields)
+
+    def changing(self) -> Q:
+        """Rows this change would actually alter."""
+        query = Q(pk__in=[])
+        for flag, field in flagmod.BUILTIN_FIELDS.items():
+            target = self.target(flag)
+            if target is not None:
+                query |= Q(**{f"{field}__isnull": target})
+        set_bits, clear_bits = self._custom_masks()
+        if set_bits:
+            query |= ~Q(Exact(F("custom_flags").bitand(set_bits), set_bits))
+        if clear_bits:
+            query |= ~Q(Exact(F("custom_flags").bitand(clear_bits), 0))
+        return query
+
+    def updates(self) -> dict[str, Any]:
+        now = Value(self.now, output_field=models.DateTimeField())
+        result: dict[str, Any] = {"updated_at": now}
+        for flag, field in flagmod.BUILTIN_FIELDS.items():
+            target = self.target(flag)
+            if target is True:
+                result[field] = Coalesce(F(field), now)  # keep when it was first set
+            elif target is False:
+                result[field] = None
+        set_bits, clear_bits = self._custom_masks()
+        if set_bits or clear_bits:
+            result["custom_flags"] = F("custom_flags").bitor(set_bits).bitand(~clear_bits)
+        return result
+
+
+def change_flags(
+    queryset: models.QuerySet,
+    *,
+    add: Iterable[FlagLike] = (),
+    remove: Iterable[FlagLike] = (),
+    specify: Iterable[FlagLike] = (),
+    now: datetime | None = None,
+) -> int:
+    """Add and remove flags (or, with a non-empty ``specify``, set them exactly); returns rows changed."""
+    registry = Notification.flags_registry
+    specified = registry.resolve(specify)
+    change = FlagChange(
+        queryset=queryset,
+        add=registry.resolve(add) if not specified else frozenset(),
+        remove=registry.resolve(remove) if not specified else frozenset(),
+        specify=specified or None,
+        now=now or timezone.now(),
+    )
+    both = change.add & change.remove
+    if both:
+        raise ValueError(f"Cannot both add and remove {', '.join(sorted(flag.name for flag in both))}.")
+    for step in conf.load_list("CHANGE_FLAG_PIPELINE"):
+        change = step(change) or change
+    if change.is_empty():
+        return 0
+
+    with transaction.atomic():
+        rows = _rerooted(change.queryset).filter(change.changing())
+        keys = _lock_recipients(rows)
+        deltas = stats.Deltas()
+        deltas.add_groups(stats.state_groups(rows), change.transition)
+        count = rows.update(**change.updates())
+        stats.apply(deltas, now=change.now)
+        if count:
+            _announce(keys)
+            notifications_flags_changed.send(sender=Notification, change=change, count=count)
+            notifications_updated.send(sender=Notification, recipients=keys)
+    return count
+
+
+def _rerooted(queryset: models.QuerySet) -> models.QuerySet:
+    """A plain filter over the same rows: update() and delete() refuse sliced or distinct querysets."""
+    if queryset.query.is_sliced or queryset.query.distinct or queryset.query.combinator:
+        return Notification.objects.filter(pk__in=queryset.values("pk"))
+    return queryset.order_by()
+
+
+def _lock_recipients(rows: models.QuerySet) -> list[Key]:
+    return stats.lock(stats.recipient_keys(rows))
+
+
+def _announce(keys: Iterable[Key]) -> None:
+    events.publish_on_commit([events.Event(recipient=label(key)) for key in keys])
+
+
+def mark_read(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, add=[Flag.READ])
+
+
+def mark_unread(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, remove=[Flag.READ])
+
+
+def mark_seen(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, add=[Flag.SEEN])
+
+
+def archive(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, add=[Flag.ARCHIVED])
+
+
+def unarchive(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, remove=[Flag.ARCHIVED])
+
+
+def star(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, add=[Flag.STARRED])
+
+
+def unstar(queryset: models.QuerySet) -> int:
+    return change_flags(queryset, remove=[Flag.STARRED])
+
+
+def mark_all_read(recipient: Recipients) -> int:
+    """Mark every visible notification of ``recipient`` read (scheduled ones stay unread)."""
+    return mark_read(Notification.objects.recipients(_as_list(recipient)).filter(is_published=True).unread())
+
+
+def delete(queryset: models.QuerySet) -> int:
+    """Delete notifications (their replies lose their parent); returns how many were deleted."""
+    with transaction.atomic():
+        rows = _rerooted(queryset)
+        keys = _lock_recipients(rows)
+        deltas = stats.Deltas()
+        deltas.add_groups(stats.state_groups(rows), lambda state: None)
+        Notification.objects.filter(parent__in=rows.values("pk")).update(parent=None)
+        # The replies are detached above, so a raw DELETE is safe and avoids
+        # loading every row into Python as the ORM collector would.
+        count = rows._raw_delete(rows.db)
+        stats.apply(deltas)
+        if count:
+            _announce(keys)
+            notifications_updated.send(sender=Notification, recipients=keys)
+    return count
+
+
+def read(uid: uuid.UUID | str, recipient: Recipients) -> Notification:
+    """Mark one notification read and return it; NotificationError unless it is ``recipient``'s."""
+    try:
+        uid = uid if isinstance(uid, uuid.UUID) else uuid.UUID(str(uid))
+    except ValueError:
+        raise NotificationError(_("No such notification.")) from None
+    queryset = Notification.objects.recipients(_as_list(recipient)).filter(uid=uid, is_published=True)
+    notification = queryset.first()
+    if notification is None:
+        raise NotificationError(_("No such notification."))
+    if notification.read_at is None:
+        mark_read(queryset)
+        notification.refresh_from_db()
+    return notification
+
+
+def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -> int:
+    """Make scheduled notifications that are due visible: counted and announced exactly once.
+
+    Safe to run from several processes at once: a batch is claimed by locking the
+    recipients' Stats rows (skipping those another publisher holds on PostgreSQL),
+    and only rows still unpublished under that lock are flipped.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or conf.get("BATCH_SIZE")
+    published = 0
+    while True:
+        with transaction.atomic():
+            due = Notification.objects.filter(is_published=False, sent_at__lte=now).order_by("sent_at", "pk")
+            candidates = list(due.values_list("pk", "recipient_type_id", "recipient_id")[:batch_size])
+            if not candidates:
+                break
+            locked = set(stats.lock({(t, r) for _, t, r in candidates}, skip_locked=True))
+            rows = Notification.objects.filter(
+                pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False
+            )
+            deltas = stats.Deltas()
+            deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
+            new: dict[Key, list[str]] = {}
+            for type_id, object_id, uid in rows.values_list("recipient_type_id", "recipient_id", "uid"):
+                new.setdefault((type_id, object_id), []).append(str(uid))
+            count = rows.update(is_published=True, updated_at=now)
+            stats.apply(deltas, now=now)
+            events.publish_on_commit([events.Event(recipient=label(key), new=tuple(uids)) for key, uids in new.items()])
+            if count:
+                notifications_updated.send(sender=Notification, recipients=sorted(new))
+        published += count
+        if not count or len(candidates) < batch_size:
+            break
+    return published
+
+
+def collect_stats(recipients: Recipients | None = None) -> int:
+    """Recount Stats from the notifications (all recipients when None); returns rows written."""
+    if recipients is None:
+        return stats.collect()
+    targets = normalize(recipients)
+    keys = [recipient_key(obj) for obj in targets] if isinstance(targets, list) else [
+        recipient_key(obj) for obj in targets.iterator()
+    ]
+    return stats.collect(keys)
+
+
+def _as_list(recipient: Recipients) -> list[models.Model] | models.QuerySet:
+    return [recipient] if isinstance(recipient, models.Model) else recipient

@@ -1,0 +1,315 @@
+"""Where the counts live: Stats deltas, upserts, locking and recounts.
+
+Every write in ``inbox.services`` changes Stats by a *delta* computed from the
+notifications it touches, instead of recounting: a recipient with a million
+notifications costs the same to update as one with ten. Writers that read
+notification state before changing it (flag changes, deletes, publishing due
+notifications) first lock the Stats rows of the recipients involved, in key
+order, so concurrent writers on PostgreSQL neither double-count nor deadlock.
+``recount``/``collect`` rebuild from scratch when something bypassed the services.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Optional
+
+from django.db import connection, models, transaction
+from django.db.models import Count, ExpressionWrapper, F, Q
+from django.db.models.lookups import Exact
+from django.utils import timezone
+
+from inbox import flags as flagmod
+from inbox.recipients import Key, keys_q
+
+#: The integer columns of Stats, in table order.
+COUNTERS = ("total", "unread", "unseen", "read", "seen", "archived", "starred")
+#: Stay well under SQLite's and PostgreSQL's bound-parameter limits.
+KEY_CHUNK = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What Stats needs to know about one notification."""
+
+    published: bool
+    read: bool = False
+    seen: bool = False
+    archived: bool = False
+    starred: bool = False
+    custom: int = 0
+
+    @classmethod
+    def of(cls, notification: Any) -> State:
+        return cls(
+            published=notification.is_published,
+            read=notification.read_at is not None,
+            seen=notification.seen_at is not None,
+            archived=notification.archived_at is not None,
+            starred=notification.starred_at is not None,
+            custom=notification.custom_flags,
+        )
+
+    def counters(self) -> Counter[str]:
+        if not self.published:
+            return Counter()
+        return Counter(
+            total=1,
+            unread=int(not self.read and not self.archived),
+            unseen=int(not self.seen and not self.archived),
+            read=int(self.read),
+            seen=int(self.seen),
+            archived=int(self.archived),
+            starred=int(self.starred),
+        )
+
+    def custom_counters(self) -> Counter[str]:
+        if not self.published or not self.custom:
+            return Counter()
+        return Counter({str(value): 1 for value in range(flagmod.CUSTOM_MIN, 64) if self.custom >> value & 1})
+
+
+Transition = Callable[[State], Optional[State]]
+
+
+class Deltas:
+    """Changes to apply to Stats, per recipient."""
+
+    def __init__(self) -> None:
+        self.counters: dict[Key, Counter[str]] = defaultdict(Counter)
+        self.custom: dict[Key, Counter[str]] = defaultdict(Counter)
+
+    def add(self, key: Key, old: State | None, new: State | None, times: int = 1) -> None:
+        before, after = (old or State(False)), (new or State(False))
+        for name, value in _difference(after.counters(), before.counters()).items():
+            self.counters[key][name] += value * times
+        for name, value in _difference(after.custom_counters(), before.custom_counters()).items():
+            self.custom[key][name] += value * times
+
+    def add_new(self, keys: Iterable[Key], state: State) -> None:
+        """One new notification in ``state`` for each of ``keys`` (distinct): the common send."""
+        counters, custom = state.counters(), state.custom_counters()
+        # Keys are distinct, so every recipient can share one (never mutated) Counter.
+        self.counters.update(dict.fromkeys(keys, counters))
+        if custom:
+            self.custom.update(dict.fromkeys(keys, custom))
+
+    def add_groups(self, groups: Iterable[tuple[Key, State, int]], transition: Transition) -> None:
+        for key, state, times in groups:
+            self.add(key, state, transition(state), times)
+
+    def keys(self) -> set[Key]:
+        return set(self.counters) | set(self.custom)
+
+
+def _difference(after: Counter[str], before: Counter[str]) -> dict[str, int]:
+    names = set(after) | set(before)
+    return {name: after[name] - before[name] for name in names if after[name] != before[name]}
+
+
+def state_groups(queryset: models.QuerySet) -> Iterator[tuple[Key, State, int]]:
+    """The notifications of ``queryset`` grouped by recipient and state, with counts: one query."""
+    rows = (
+        queryset.order_by()
+        .values(
+            "recipient_type_id",
+            "recipient_id",
+            "is_published",
+            "custom_flags",
+            is_read=_is_set("read_at"),
+            is_seen=_is_set("seen_at"),
+            is_archived=_is_set("archived_at"),
+            is_starred=_is_set("starred_at"),
+        )
+        .annotate(n=Count("*"))
+    )
+    for row in rows:
+        state = State(
+            published=bool(row["is_published"]),
+            read=bool(row["is_read"]),
+            seen=bool(row["is_seen"]),
+            archived=bool(row["is_archived"]),
+            starred=bool(row["is_starred"]),
+            custom=row["custom_flags"],
+        )
+        yield (row["recipient_type_id"], row["recipient_id"]), state, row["n"]
+
+
+def _is_set(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(Q(**{f"{field}__isnull": False}), output_field=models.BooleanField())
+
+
+def recipient_keys(queryset: models.QuerySet) -> list[Key]:
+    rows = queryset.order_by().values_list("recipient_type_id", "recipient_id").distinct()
+    return sorted(rows)
+
+
+def _chunks(keys: list[Key]) -> Iterator[list[Key]]:
+    for start in range(0, len(keys), KEY_CHUNK):
+        yield keys[start : start + KEY_CHUNK]
+
+
+def lock(keys: Iterable[Key], *, skip_locked: bool = False) -> list[Key]:
+    """Lock (creating when missing) the Stats rows of ``keys``; returns the keys locked.
+
+    Must run inside a transaction. With ``skip_locked`` (PostgreSQL), rows another
+    transaction holds are left out instead of waited for.
+    """
+    from inbox.models import Stats
+
+    ordered = sorted(set(keys))
+    _upsert({key: Counter() for key in ordered}, now=timezone.now(), create_only=True)
+    if not connection.features.has_select_for_update:
+        return ordered
+    locked: list[Key] = []
+    for chunk in _chunks(ordered):
+        rows = (
+            Stats.objects.select_for_update(skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked)
+            .filter(keys_q(chunk))
+            .order_by("recipient_type_id", "recipient_id")
+            .values_list("recipient_type_id", "recipient_id")
+        )
+        locked.extend(rows)
+    return locked
+
+
+def apply(deltas: Deltas, *, now: datetime | None = None) -> None:
+    """Add ``deltas`` to Stats (creating rows as needed) in a constant number of queries."""
+    now = now or timezone.now()
+    if deltas.counters:
+        _upsert(deltas.counters, now=now)
+    if any(deltas.custom.values()):
+        _apply_custom(deltas.custom)
+
+
+def apply_uniform(recipients_sql: str, params: Iterable[Any], type_id: int, delta: Counter[str], now: datetime) -> None:
+    """Add one ``delta`` to every recipient whose pk (as text) ``recipients_sql`` selects."""
+    from inbox.models import Stats
+
+    quote = connection.ops.quote_name
+    columns = _stats_columns()
+    values = ["%s", "r.pk_str", *["%s"] * len(COUNTERS), "%s", "%s"]
+    sql = (
+        f"INSERT INTO {quote(Stats._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"SELECT {', '.join(values)} FROM ({recipients_sql}) r WHERE 1 = 1 {_on_conflict()}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [type_id, *[delta[name] for name in COUNTERS], "{}", now, *params])
+
+
+def _stats_columns() -> list[str]:
+    return ["recipient_type_id", "recipient_id", *COUNTERS, "custom", "updated_at"]
+
+
+def _on_conflict(*, create_only: bool = False) -> str:
+    quote = connection.ops.quote_name
+    if create_only:
+        # DO NOTHING leaves existing rows unlocked, so skip_locked can still skip them.
+        return f"ON CONFLICT ({quote('recipient_type_id')}, {quote('recipient_id')}) DO NOTHING"
+    table = quote(_stats_table())
+    updates = [f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}" for name in COUNTERS]
+    updates.append(f"{quote('updated_at')} = EXCLUDED.{quote('updated_at')}")
+    return (
+        f"ON CONFLICT ({quote('recipient_type_id')}, {quote('recipient_id')}) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+def _stats_table() -> str:
+    from inbox.models import Stats
+
+    return Stats._meta.db_table
+
+
+def _upsert(counters: Mapping[Key, Counter[str]], *, now: datetime, create_only: bool = False) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE per chunk; rows in key order so locks are taken in order."""
+    quote = connection.ops.quote_name
+    columns = _stats_columns()
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    ordered = sorted(counters)
+    for chunk in _chunks(ordered):
+        params: list[Any] = []
+        for key in chunk:
+            delta = counters[key]
+            params.extend([key[0], key[1], *[delta[name] for name in COUNTERS], "{}", now])
+        sql = (
+            f"INSERT INTO {quote(_stats_table())} ({', '.join(map(quote, columns))}) "
+            f"VALUES {', '.join([row] * len(chunk))} {_on_conflict(create_only=create_only)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def _apply_custom(custom: Mapping[Key, Counter[str]]) -> None:
+    """Custom flag counts live in a JSON column: read, add and write back under a row lock."""
+    from inbox.models import Stats
+
+    keys = sorted(key for key, delta in custom.items() if delta)
+    for chunk in _chunks(keys):
+        rows = list(Stats.objects.select_for_update().filter(keys_q(chunk)).order_by("recipient_type_id", "recipient_id"))
+        for stats in rows:
+            totals = Counter({name: int(value) for name, value in stats.custom.items()})
+            totals.update(custom[(stats.recipient_type_id, stats.recipient_id)])
+            stats.custom = {name: value for name, value in sorted(totals.items()) if value}
+        Stats.objects.bulk_update(rows, ["custom"])
+
+
+def recount(keys: Iterable[Key] | None = None) -> dict[Key, dict[str, Any]]:
+    """Fresh counts from the notifications themselves (the truth Stats caches)."""
+    from inbox.models import Notification
+
+    queryset = Notification.objects.filter(is_published=True)
+    if keys is not None:
+        keys = list(keys)
+        if not keys:
+            return {}
+        queryset = queryset.filter(keys_q(keys))
+    custom_flags = Notification.flags_registry.custom()
+    aggregates = {
+        "total": Count("pk"),
+        "unread": Count("pk", filter=Q(read_at__isnull=True, archived_at__isnull=True)),
+        "unseen": Count("pk", filter=Q(seen_at__isnull=True, archived_at__isnull=True)),
+        "read": Count("pk", filter=Q(read_at__isnull=False)),
+        "seen": Count("pk", filter=Q(seen_at__isnull=False)),
+        "archived": Count("pk", filter=Q(archived_at__isnull=False)),
+        "starred": Count("pk", filter=Q(starred_at__isnull=False)),
+        **{
+            f"custom_{flag.value}": Count("pk", filter=Q(Exact(F("custom_flags").bitand(flagmod.bit(flag)), flagmod.bit(flag))))
+            for flag in custom_flags
+        },
+    }
+    rows = queryset.order_by().values("recipient_type_id", "recipient_id").annotate(**aggregates)
+    result = {}
+    for row in rows:
+        counts: dict[str, Any] = {name: row[name] for name in COUNTERS}
+        counts["custom"] = {str(f.value): row[f"custom_{f.value}"] for f in custom_flags if row[f"custom_{f.value}"]}
+        result[(row["recipient_type_id"], row["recipient_id"])] = counts
+    return result
+
+
+def collect(keys: Iterable[Key] | None = None) -> int:
+    """Rebuild Stats from the notifications, for ``keys`` or for every recipient; returns rows written."""
+    from inbox.models import Stats
+
+    with transaction.atomic():
+        if keys is None:
+            Stats.objects.all().delete()
+            fresh = recount()
+        else:
+            keys = lock(keys)
+            fresh = recount(keys)
+            fresh.update({key: {**dict.fromkeys(COUNTERS, 0), "custom": {}} for key in keys if key not in fresh})
+        rows = [
+            Stats(recipient_type_id=key[0], recipient_id=key[1], **counts) for key, counts in fresh.items()
+        ]
+        Stats.objects.bulk_create(
+            rows,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["recipient_type", "recipient_id"],
+            update_fields=[*COUNTERS, "custom", "updated_at"],
+        )
+    return len(rows)
+

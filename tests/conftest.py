@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+
+from inbox import events
+from inbox.models import Notification
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests run in the PostgreSQL pass and are deselected (not skipped) on SQLite."""
+    import os
+
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    selected = [item for item in items if "postgres" not in item.keywords]
+    deselected = [item for item in items if "postgres" in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return User.objects.create_user("alice", password="pw")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return User.objects.create_user("bob", password="pw")
+
+
+@pytest.fixture
+def carol(db: None) -> User:
+    return User.objects.create_user("carol", password="pw")
+
+
+@pytest.fixture
+def warm_content_types(db: None) -> None:
+    """Content types are cached per process after first use; warm them so query counts are exact."""
+    for model in (User, Notification):
+        ContentType.objects.get_for_model(model)
+
+
+class Priority(enum.IntEnum):
+    URGENT = 10
+    PINNED = 11
+
+
+@pytest.fixture
+def priority_flags() -> Iterator[type[Priority]]:
+    Notification.flags_registry.add(Priority)
+    yield Priority
+    Notification.flags_registry.remove(Priority)
+
+
+@pytest.fixture
+def broker() -> Iterator[events.Broker]:
+    events.reset_broker()
+    yield events.get_broker()
+    events.reset_broker()
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"

@@ -1,0 +1,320 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+
+from inbox.exceptions import MessageFormatError, NotificationError
+from inbox.flags import Flag
+from inbox.models import Level, Notification, Stats
+from inbox.services import manager, notifier
+from inbox.signals import notification_sent, notifications_sent
+from tests.helpers import assert_stats_match_recount
+from tests.testapp.models import Article, Tag, Team
+
+pytestmark = pytest.mark.django_db
+
+
+def unread_of(recipient) -> int:
+    return Stats.objects.recipients([recipient]).get().unread
+
+
+def test_send_formats_message_over_actor_target_and_extra(alice, bob):
+    article = Article.objects.create(title="Release notes")
+    [sent] = notifier.send(
+        "{actor.username} commented on {target}: {comment!r}",
+        [bob],
+        actor=alice,
+        target=article,
+        extra={"comment": "nice"},
+        category="comments",
+        level=Level.SUCCESS,
+        url="/articles/1/",
+    )
+    stored = Notification.objects.get(pk=sent.pk)
+    assert stored.message == "alice commented on Release notes: 'nice'"
+    assert stored.recipient == bob
+    assert stored.actor == alice
+    assert stored.target == article
+    assert stored.action is None
+    assert (stored.category, stored.level, stored.url) == ("comments", Level.SUCCESS, "/articles/1/")
+    assert stored.extra == {"comment": "nice"}
+    assert stored.uid == sent.uid and isinstance(sent.uid, uuid.UUID)
+    assert stored.is_published and stored.flags == frozenset()
+
+
+def test_send_per_recipient_message(alice, bob):
+    notifier.send("Hi {recipient.username}", [alice, bob])
+    assert sorted(Notification.objects.values_list("message", flat=True)) == ["Hi alice", "Hi bob"]
+
+
+def test_literal_braces_are_unescaped(alice):
+    [sent] = notifier.send("Use {{braces}}", alice)
+    assert sent.message == "Use {braces}"
+
+
+@pytest.mark.parametrize(
+    "template, kwargs",
+    [
+        ("{missing}", {}),
+        ("{actor.nope}", {}),
+        ("{0}", {}),
+        ("{actor", {}),
+        ("{actor.__class__}", {}),
+        ("{target._meta}", {}),
+        ("{comment:d}", {"extra": {"comment": "text"}}),
+    ],
+)
+def test_bad_format_fails_before_anything_is_written(alice, bob, template, kwargs):
+    with pytest.raises(MessageFormatError):
+        notifier.send(template, [alice, bob], actor=alice, target=alice, **kwargs)
+    assert not Notification.objects.exists()
+    assert not Stats.objects.exists()
+
+
+def test_bad_per_recipient_format_writes_nothing(alice):
+    team = Team.objects.create(name="ops")
+    with pytest.raises(MessageFormatError):
+        notifier.send("Hi {recipient.username}", [alice, team])  # a Team has no username
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"level": 99},
+        {"category": "not a slug"},
+        {"url": "javascript:alert(1)"},
+        {"url": "//evil.example/"},
+        {"extra": {"actor": "x"}},
+        {"extra": {"when": object()}},
+        {"extra": ["not", "a", "dict"]},
+        {"flags": [99]},
+    ],
+)
+def test_bad_arguments_are_refused(alice, kwargs):
+    with pytest.raises((NotificationError, ValueError)):
+        notifier.send("hello", alice, **kwargs)
+    assert not Notification.objects.exists()
+
+
+def test_unsaved_parent_is_refused(alice):
+    with pytest.raises(NotificationError):
+        notifier.send("reply", alice, parent=Notification(message="x"))
+
+
+def test_recipient_forms_and_duplicates(alice, bob, carol):
+    group = Group.objects.create(name="staff")
+    group.user_set.add(alice, bob)
+    assert len(notifier.send("one", alice)) == 1
+    assert len(notifier.send("list with repeats", [alice, bob, alice])) == 2
+    assert len(notifier.send("group", group)) == 2
+    assert len(notifier.send("group and user", [group, bob, carol])) == 3
+    assert len(notifier.send("queryset", User.objects.filter(username__in=["alice", "carol"]))) == 2
+    assert len(notifier.send("groups queryset", Group.objects.all())) == 2
+    assert len(notifier.send("nobody", [])) == 0
+    assert unread_of(alice) == 6
+    assert unread_of(bob) == 4
+    assert unread_of(carol) == 2
+    assert_stats_match_recount()
+
+
+def test_queryset_with_joins_and_slices_sends_once_each(alice, bob):
+    group = Group.objects.create(name="g")
+    alice.groups.add(group)
+    Group.objects.create(name="h").user_set.add(alice)
+    joined = User.objects.filter(groups__name__in=["g", "h"])  # alice twice
+    assert len(notifier.send("joined", joined)) == 1
+    assert len(notifier.send("sliced", User.objects.order_by("username")[:1])) == 1
+    assert Notification.objects.count() == 2
+
+
+def test_non_integer_keys_work_as_recipients_actors_and_targets(alice):
+    team = Team.objects.create(name="ops")
+    tag = Tag.objects.create(slug="urgent")
+    sent = notifier.send("{actor} tagged {target}", Team.objects.all(), actor=tag, target=team)
+    notifier.send("again", [team, tag])
+    assert sent[0].recipient_id == str(team.pk)
+    assert Notification.objects.recipients([team]).count() == 2
+    assert Notification.objects.recipients(Team.objects.all()).count() == 2
+    assert Notification.objects.recipients(Tag.objects.all()).count() == 1
+    assert Notification.objects.actors([tag]).get().target == team
+    assert Stats.objects.recipients([team]).get().total == 2
+
+
+def test_queryset_and_list_paths_store_the_same(alice, bob):
+    by_list = notifier.send("hi {actor}", [alice, bob], actor=alice, flags=[Flag.STARRED], extra={"n": 1})
+    by_query = notifier.send("hi {actor}", User.objects.all(), actor=alice, flags=[Flag.STARRED], extra={"n": 1})
+    fields = ["recipient_type_id", "recipient_id", "message", "actor_id", "extra", "custom_flags", "is_published"]
+
+    def stored(sent):
+        return sorted(Notification.objects.filter(pk__in=[n.pk for n in sent]).values_list(*fields))
+
+    assert stored(by_list) == stored(by_query)
+    for returned in (by_list, by_query):
+        for notification in returned:
+            fresh = Notification.objects.get(pk=notification.pk)
+            assert (fresh.uid, fresh.recipient_id, fresh.message) == (notification.uid, notification.recipient_id, notification.message)
+            assert notification.starred_at is not None and not notification._state.adding
+    assert_stats_match_recount()
+
+
+def test_flags_at_send_are_counted(alice):
+    notifier.send("read already", alice, flags=[Flag.READ, Flag.SEEN])
+    notifier.send("archived", alice, flags=[Flag.ARCHIVED])
+    notifier.send("plain", alice)
+    stats = Stats.objects.recipients([alice]).get()
+    assert (stats.total, stats.unread, stats.unseen, stats.read, stats.archived) == (3, 1, 1, 1, 1)
+    assert_stats_match_recount()
+
+
+def test_custom_flags_at_send(alice, priority_flags):
+    notifier.send("urgent", [alice], flags=[priority_flags.URGENT])
+    notifier.send("urgent too", User.objects.all(), flags=[priority_flags.URGENT, priority_flags.PINNED])
+    assert Notification.objects.flagged(priority_flags.URGENT).count() == 2
+    assert Notification.objects.flagged(priority_flags.PINNED).get().message == "urgent too"
+    stats = Stats.objects.recipients([alice]).get()
+    assert stats.count(priority_flags.URGENT) == 2
+    assert stats.count(priority_flags.PINNED) == 1
+    assert stats.flags[Flag.READ] == 0
+    assert_stats_match_recount()
+
+
+def test_batch_size_splits_inserts(alice, bob, carol, warm_content_types, django_assert_num_queries):
+    recipients = [alice, bob, carol]
+    # savepoint, 3 inserts of one row, one Stats upsert, release
+    with django_assert_num_queries(6):
+        notifier.send("batched", recipients, batch_size=1)
+    assert Notification.objects.count() == 3
+
+
+def test_send_query_count_does_not_grow_with_recipients(db, warm_content_types, django_assert_num_queries):
+    User.objects.bulk_create([User(username=f"user{i}") for i in range(1000)])
+    few = list(User.objects.all()[:10])
+    many = list(User.objects.all())
+    with django_assert_num_queries(4):  # savepoint, insert, stats upsert, release
+        notifier.send("few", few)
+    with django_assert_num_queries(4):
+        notifier.send("many", many, batch_size=1000)
+    with django_assert_num_queries(4):
+        notifier.send("few by query", User.objects.filter(pk__in=[u.pk for u in few]))
+    with django_assert_num_queries(4):
+        notifier.send("many by query", User.objects.all())
+    assert Notification.objects.count() == 2020
+    assert_stats_match_recount()
+
+
+def test_preparation_pipeline_sees_unsaved_list(alice, bob, settings):
+    settings.INBOX = {"PREPARATION_PIPELINE": ["tests.pipelines.shout", "tests.pipelines.drop_bob"]}
+    sent = notifier.send("hello", User.objects.all())
+    assert [n.message for n in sent] == ["HELLO"]
+    assert Notification.objects.get().recipient == alice
+    assert not Notification.objects.recipients([bob]).exists()
+    assert_stats_match_recount()
+
+
+def test_preparation_pipeline_may_change_state(alice, settings):
+    settings.INBOX = {"PREPARATION_PIPELINE": ["tests.pipelines.mark_read"]}
+    notifier.send("hello", alice)
+    assert Stats.objects.recipients([alice]).get().unread == 0
+    assert_stats_match_recount()
+
+
+def test_signals(alice, bob):
+    seen_one, seen_all = [], []
+
+    def on_one(sender, notification, **kwargs):
+        seen_one.append(notification.pk)
+
+    def on_all(sender, notifications, recipients, **kwargs):
+        seen_all.append(sorted(n.pk for n in notifications))
+
+    notifications_sent.connect(on_all)
+    try:
+        notifier.send("without per-notification receivers", User.objects.all())
+        assert seen_one == [] and len(seen_all) == 1
+        notification_sent.connect(on_one)
+        try:
+            sent = notifier.send("with", User.objects.all())
+        finally:
+            notification_sent.disconnect(on_one)
+    finally:
+        notifications_sent.disconnect(on_all)
+    assert sorted(seen_one) == sorted(n.pk for n in sent)
+    assert seen_all[1] == sorted(n.pk for n in sent)
+
+
+def test_silent_persists_nothing_and_publishes(alice, broker, django_capture_on_commit_callbacks):
+    with broker.subscribe(["auth.user:%s" % alice.pk]) as subscription:
+        with django_capture_on_commit_callbacks(execute=True):
+            returned = notifier.send("psst {actor.username}", alice, actor=alice, silent=True, level=Level.WARNING)
+        [event] = subscription.drain()
+    assert not Notification.objects.exists()
+    assert not Stats.objects.exists()
+    assert returned[0].pk is None
+    assert event.new == ()
+    assert event.silent[0]["message"] == "psst alice"
+    assert event.silent[0]["level"] == Level.WARNING
+
+
+def test_silent_cannot_be_scheduled(alice):
+    with pytest.raises(NotificationError):
+        notifier.send("later", alice, silent=True, send_at=timezone.now() + timedelta(hours=1))
+
+
+def test_scheduled_is_stored_but_invisible_until_published(alice, broker, django_capture_on_commit_callbacks):
+    now = timezone.now()
+    with broker.subscribe([f"auth.user:{alice.pk}"]) as subscription:
+        with django_capture_on_commit_callbacks(execute=True):
+            [later] = notifier.send("later", alice, send_at=now + timedelta(hours=1), now=now)
+        assert subscription.drain() == []
+        assert not later.is_published
+        assert not Notification.objects.sent(now).exists()
+        assert Notification.objects.scheduled(now).get() == later
+        assert Stats.objects.recipients([alice]).get().total == 0
+
+        assert manager.publish_due(now=now) == 0
+        due = now + timedelta(hours=2)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert manager.publish_due(now=due) == 1
+        [event] = subscription.drain()
+        assert event.new == (str(later.uid),)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert manager.publish_due(now=due) == 0  # exactly once
+        assert subscription.drain() == []
+    assert Stats.objects.recipients([alice]).get().unread == 1
+    assert Notification.objects.sent(due).get() == later
+    assert_stats_match_recount()
+
+
+def test_send_at_in_the_past_is_visible_at_once(alice):
+    [sent] = notifier.send("backdated", alice, send_at=timezone.now() - timedelta(days=1))
+    assert sent.is_published
+    assert Stats.objects.recipients([alice]).get().unread == 1
+
+
+def test_rolled_back_send_publishes_nothing_and_keeps_stats(alice, broker, django_capture_on_commit_callbacks):
+    notifier.send("kept", alice)
+    before = Stats.objects.recipients([alice]).get().unread
+    with broker.subscribe([f"auth.user:{alice.pk}"]) as subscription:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            with pytest.raises(RuntimeError):
+                with transaction.atomic():
+                    notifier.send("lost", alice)
+                    raise RuntimeError("roll back")
+        assert callbacks == []
+        assert subscription.drain() == []
+    assert Stats.objects.recipients([alice]).get().unread == before
+    assert Notification.objects.get().message == "kept"
+
+
+def test_thread_parent(alice, bob):
+    [root] = notifier.send("question", alice)
+    [reply] = notifier.send("answer", alice, parent=root)
+    assert reply.parent_id == root.pk
+    assert list(Notification.objects.roots()) == [root]
+    assert list(root.children.all()) == [reply]
