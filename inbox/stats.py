@@ -155,25 +155,27 @@ def _chunks(keys: list[Key]) -> Iterator[list[Key]]:
 def lock(keys: Iterable[Key], *, skip_locked: bool = False) -> list[Key]:
     """Lock (creating when missing) the Stats rows of ``keys``; returns the keys locked.
 
-    Must run inside a transaction. With ``skip_locked`` (PostgreSQL), rows another
-    transaction holds are left out instead of waited for.
+    Must run inside a transaction. Rows are locked in Python's key order by the
+    same upsert every writer uses, so two writers never wait on each other in
+    opposite orders. With ``skip_locked`` (PostgreSQL), rows another transaction
+    holds are left out instead of waited for.
     """
     from inbox.models import Stats
 
     ordered = sorted(set(keys))
-    _upsert({key: Counter() for key in ordered}, now=timezone.now(), create_only=True)
-    if not connection.features.has_select_for_update:
+    if not skip_locked or not connection.features.has_select_for_update_skip_locked:
+        _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now())
         return ordered
+    _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now(), create_only=True)
     locked: list[Key] = []
     for chunk in _chunks(ordered):
         rows = (
-            Stats.objects.select_for_update(skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked)
+            Stats.objects.select_for_update(skip_locked=True)
             .filter(keys_q(chunk))
-            .order_by("recipient_type_id", "recipient_id")
             .values_list("recipient_type_id", "recipient_id")
         )
         locked.extend(rows)
-    return locked
+    return sorted(locked)
 
 
 def apply(deltas: Deltas, *, now: datetime | None = None) -> None:

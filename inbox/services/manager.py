@@ -128,8 +128,7 @@ def change_flags(
         return 0
 
     with transaction.atomic():
-        rows = _rerooted(change.queryset).filter(change.changing())
-        keys = _lock_recipients(rows)
+        rows, keys = _lock_recipients(_rerooted(change.queryset).filter(change.changing()))
         deltas = stats.Deltas()
         deltas.add_groups(stats.state_groups(rows), change.transition)
         count = rows.update(**change.updates())
@@ -142,14 +141,26 @@ def change_flags(
 
 
 def _rerooted(queryset: models.QuerySet) -> models.QuerySet:
-    """A plain filter over the same rows: update() and delete() refuse sliced or distinct querysets."""
+    """A plain filter over the same rows: update() and delete() refuse sliced or distinct querysets.
+
+    A slice (``[:3]``, ``order_by("?")[:2]``) is fixed to its primary keys first:
+    as a subquery it would pick other rows in each statement while rows come and go.
+    """
     if queryset.query.is_sliced or queryset.query.distinct or queryset.query.combinator:
-        return Notification.objects.filter(pk__in=queryset.values("pk"))
+        return Notification.objects.filter(pk__in=list(queryset.values_list("pk", flat=True)))
     return queryset.order_by()
 
 
-def _lock_recipients(rows: models.QuerySet) -> list[Key]:
-    return stats.lock(stats.recipient_keys(rows))
+def _lock_recipients(rows: models.QuerySet) -> tuple[models.QuerySet, list[Key]]:
+    """Lock the Stats of the recipients of ``rows``; returns the rows confined to them, and the keys.
+
+    Confining matters when a concurrent send adds a recipient after the keys were
+    read: its rows are left alone rather than counted without holding its lock.
+    """
+    keys = stats.lock(stats.recipient_keys(rows))
+    if len(keys) <= stats.KEY_CHUNK:
+        rows = rows.filter(keys_q(keys))
+    return rows, keys
 
 
 def _announce(keys: Iterable[Key]) -> None:
@@ -192,8 +203,7 @@ def mark_all_read(recipient: Recipients) -> int:
 def delete(queryset: models.QuerySet) -> int:
     """Delete notifications (their replies lose their parent); returns how many were deleted."""
     with transaction.atomic():
-        rows = _rerooted(queryset)
-        keys = _lock_recipients(rows)
+        rows, keys = _lock_recipients(_rerooted(queryset))
         deltas = stats.Deltas()
         deltas.add_groups(stats.state_groups(rows), lambda state: None)
         Notification.objects.filter(parent__in=rows.values("pk")).update(parent=None)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from inbox import events
+from inbox.events.base import Event
+from inbox.models import Notification
+from inbox.services import manager, notifier
+
+pytestmark = pytest.mark.django_db
+
+
+def channel(user) -> str:
+    return f"auth.user:{user.pk}"
+
+
+def test_send_publishes_after_commit_to_each_recipient(alice, bob, broker, django_capture_on_commit_callbacks):
+    with broker.subscribe([channel(alice)]) as mine, broker.subscribe([channel(bob)]) as theirs:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            [for_alice, _] = notifier.send("hi", [alice, bob])
+            assert mine.drain() == []  # nothing before commit
+        for callback in callbacks:
+            callback()
+        assert mine.drain() == [Event(recipient=channel(alice), new=(str(for_alice.uid),))]
+        assert [event.recipient for event in theirs.drain()] == [channel(bob)]
+
+
+def test_flag_changes_and_deletes_announce_the_recipient(alice, broker, django_capture_on_commit_callbacks):
+    notifier.send("hi", alice)
+    with broker.subscribe([channel(alice)]) as subscription:
+        with django_capture_on_commit_callbacks(execute=True):
+            manager.mark_all_read(alice)
+        with django_capture_on_commit_callbacks(execute=True):
+            manager.mark_all_read(alice)  # nothing changed: nothing announced
+        with django_capture_on_commit_callbacks(execute=True):
+            manager.delete(Notification.objects.all())
+        assert subscription.drain() == [Event(recipient=channel(alice))] * 2
+
+
+def test_broker_failure_is_logged_not_raised(alice, settings, caplog, django_capture_on_commit_callbacks):
+    settings.INBOX = {"BROKER": "tests.brokers.FailingBroker"}
+    with caplog.at_level(logging.ERROR, logger="inbox.events"):
+        with django_capture_on_commit_callbacks(execute=True):
+            notifier.send("still stored", alice)
+    assert Notification.objects.get().message == "still stored"
+    assert "Could not publish 1 inbox event" in caplog.text
+
+
+def test_broker_is_chosen_by_settings(settings):
+    settings.INBOX = {"BROKER": "tests.brokers.FailingBroker", "BROKER_OPTIONS": {"url": "x"}}
+    broker = events.get_broker()
+    assert type(broker).__name__ == "FailingBroker" and broker.options == {"url": "x"}
+
+
+def test_subscription_wakes_an_async_reader_from_another_thread(broker):
+    async def scenario() -> Event:
+        with broker.subscribe(["auth.user:1"]) as subscription:
+            waiter = asyncio.ensure_future(subscription.get())
+            await asyncio.sleep(0)
+            publisher = threading.Thread(target=broker.publish, args=([Event(recipient="auth.user:1")],))
+            publisher.start()
+            event = await asyncio.wait_for(waiter, timeout=5)
+            publisher.join()
+            return event
+
+    assert asyncio.run(scenario()) == Event(recipient="auth.user:1")
+
+
+def test_unsubscribed_channels_get_nothing(broker):
+    subscription = broker.subscribe(["auth.user:1"])
+    subscription.close()
+    broker.publish([Event(recipient="auth.user:1")])
+    assert subscription.drain() == []
+
+
+def test_subscription_keeps_the_newest_when_full(broker):
+    with broker.subscribe(["c"]) as subscription:
+        broker.publish([Event(recipient="c", new=(str(i),)) for i in range(1500)])
+        pending = subscription.drain()
+    assert len(pending) == 1000 and pending[-1].new == ("1499",)
+
+
+def test_event_round_trips_as_dict():
+    event = Event(recipient="auth.user:1", new=("a",), silent=({"message": "m"},))
+    assert Event.from_dict(event.as_dict()) == event

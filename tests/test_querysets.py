@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from inbox.flags import Flag
+from inbox.models import Notification
+from inbox.services import manager, notifier
+from tests.testapp.models import Article, Team
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def inbox(alice, bob):
+    article = Article.objects.create(title="a")
+    team = Team.objects.create(name="t")
+    n = {
+        "plain": notifier.send("plain", alice)[0],
+        "by_bob": notifier.send("by bob", alice, actor=bob, target=article)[0],
+        "team_action": notifier.send("team", alice, action=team)[0],
+        "other": notifier.send("other", bob, actor=alice)[0],
+    }
+    n["reply"] = notifier.send("reply", alice, parent=n["plain"])[0]
+    n["later"] = notifier.send("later", alice, send_at=timezone.now() + timedelta(days=1))[0]
+    manager.mark_read(Notification.objects.filter(pk=n["by_bob"].pk))
+    manager.archive(Notification.objects.filter(pk=n["team_action"].pk))
+    manager.star(Notification.objects.filter(pk=n["plain"].pk))
+    return n
+
+
+def names(queryset, inbox):
+    by_pk = {v.pk: k for k, v in inbox.items()}
+    return {by_pk[pk] for pk in queryset.values_list("pk", flat=True)}
+
+
+def test_state_filters(alice, inbox):
+    objects = Notification.objects.recipients([alice])
+    assert names(objects.read(), inbox) == {"by_bob"}
+    assert names(objects.unread(), inbox) == {"plain", "team_action", "reply", "later"}
+    assert names(objects.seen(), inbox) == {"by_bob"}
+    assert names(objects.unseen(), inbox) == {"plain", "team_action", "reply", "later"}
+    assert names(objects.archived(), inbox) == {"team_action"}
+    assert names(objects.active(), inbox) == {"plain", "by_bob", "reply", "later"}
+    assert names(objects.starred(), inbox) == {"plain"}
+    assert names(objects.flagged(Flag.READ), inbox) == {"by_bob"}
+    assert names(objects.unflagged(Flag.READ, Flag.ARCHIVED), inbox) == {"plain", "reply", "later"}
+    assert names(objects.sent(), inbox) == {"plain", "by_bob", "team_action", "reply"}
+    assert names(objects.scheduled(), inbox) == {"later"}
+    assert names(objects.roots(), inbox) == {"plain", "by_bob", "team_action", "later"}
+
+
+def test_relation_filters(alice, bob, inbox):
+    assert names(Notification.objects.recipients([bob]), inbox) == {"other"}
+    assert names(Notification.objects.recipients(User.objects.filter(pk=bob.pk)), inbox) == {"other"}
+    assert names(Notification.objects.actors([bob]), inbox) == {"by_bob"}
+    assert names(Notification.objects.actors([alice, bob]), inbox) == {"by_bob", "other"}
+    assert names(Notification.objects.actions(Team.objects.all()), inbox) == {"team_action"}
+    assert names(Notification.objects.targets([Article.objects.get()]), inbox) == {"by_bob"}
+    assert names(Notification.objects.recipients([]), inbox) == set()
+
+
+def test_type_filters(inbox):
+    assert names(Notification.objects.actor_types([User]), inbox) == {"by_bob", "other"}
+    assert names(Notification.objects.actor_types(["auth.user"]), inbox) == {"by_bob", "other"}
+    assert names(Notification.objects.action_types(["testapp.team"]), inbox) == {"team_action"}
+    assert names(Notification.objects.target_types([Article]), inbox) == {"by_bob"}
+    with pytest.raises(ValueError, match="Unknown model"):
+        Notification.objects.actor_types(["nope.nothing"])
+    with pytest.raises(TypeError):
+        Notification.objects.actor_types([42])
+
+
+def test_expired(alice):
+    [old] = notifier.send("old", alice)
+    Notification.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    notifier.send("fresh", alice)
+    assert list(Notification.objects.expired()) == [old]
+
+
+def test_newest_first_ordering(alice):
+    first = notifier.send("first", alice)[0]
+    second = notifier.send("second", alice, now=first.sent_at + timedelta(seconds=1))[0]
+    assert list(Notification.objects.all()) == [second, first]
