@@ -154,3 +154,10 @@ def parse_label(text: str) -> Key:
     if not sep or not object_id:
         raise ValueError(f"Expected 'app_label.model:pk', not {text!r}.")
     return content_types([model])[0].pk, object_id
+
+
+def for_request(request: HttpRequest) -> list[models.Model]:
+    """The recipients whose notifications ``request`` may see, from ``INBOX["RECIPIENTS_RESOLVER"]``."""
+    from inbox import conf
+
+    return list(conf.load(conf.get("RECIPIENTS_RESOLVER"))(request))

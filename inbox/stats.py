@@ -315,3 +315,26 @@ def collect(keys: Iterable[Key] | None = None) -> int:
         )
     return len(rows)
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """Counts for what one request sees (one recipient, or the sum for a shared inbox)."""
+
+    total: int = 0
+    unread: int = 0
+    unseen: int = 0
+    read: int = 0
+    seen: int = 0
+    archived: int = 0
+    starred: int = 0
+
+
+def counts_for(recipients: Iterable[Any] | models.QuerySet) -> Counts:
+    """The badge numbers for ``recipients``: one indexed query, never a COUNT(*) over notifications."""
+    from inbox.models import Stats
+
+    if isinstance(recipients, (list, tuple)) and not recipients:
+        return Counts()
+    row = Stats.objects.recipients(recipients).aggregate(**{name: models.Sum(name) for name in COUNTERS})
+    return Counts(**{name: row[name] or 0 for name in COUNTERS})

@@ -1,0 +1,48 @@
+# Two commands on a fresh machine with python3:  make demo  |  make test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-sqlite test-postgres system-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,redis]"
+	touch $@
+
+## demo: the example site on SQLite with demo users and data, at http://127.0.0.1:8000
+demo: $(VENV)/.installed
+	cd example_site && ../$(BIN)/python manage.py migrate --noinput -v0
+	cd example_site && ../$(BIN)/python manage.py seed_demo
+	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## test: everything, on SQLite and then on a throwaway PostgreSQL
+test: system-deps $(VENV)/.installed
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(VENV)/.installed
+	$(BIN)/pytest
+
+test-postgres: $(VENV)/.installed
+	$(BIN)/python -m tests.services postgres -- $(BIN)/pytest
+
+## system-deps: apt-get the Debian packages the suite needs, only when something is missing
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+## bench: core benchmarks on SQLite and PostgreSQL; writes BENCHMARKS.md
+bench: system-deps $(VENV)/.installed
+	$(BIN)/python -m bench.core --write BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) example_site/db.sqlite3 .pytest_cache

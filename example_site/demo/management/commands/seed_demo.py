@@ -1,0 +1,87 @@
+"""Demo users and notifications, so a newcomer sees a lived-in inbox."""
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from demo.models import Project
+from inbox.flags import Flag
+from inbox.models import Level, Notification
+from inbox.services import manager, notifier
+
+PASSWORD = "inbox-demo"
+CATEGORIES = ["comments", "deploys", "billing", "mentions", "security"]
+TEMPLATES = {
+    "comments": "{actor.username} commented on {target}: “{excerpt}”",
+    "deploys": "Deploy of {target} finished in {seconds}s",
+    "billing": "Invoice {number} for {target} is ready",
+    "mentions": "{actor.username} mentioned you in {target}",
+    "security": "New sign-in to your account from {place}",
+}
+LEVELS = {"comments": Level.INFO, "deploys": Level.SUCCESS, "billing": Level.INFO, "mentions": Level.INFO,
+          "security": Level.WARNING}
+
+
+class Command(BaseCommand):
+    help = "Create demo users alice and bob (password printed) with a few hundred notifications."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--count", type=int, default=300, help="Notifications per user.")
+        parser.add_argument("--reset", action="store_true", help="Delete the demo users' notifications first.")
+
+    @transaction.atomic
+    def handle(self, *args: Any, count: int = 300, reset: bool = False, **options: Any) -> None:
+        users = []
+        for name in ("alice", "bob"):
+            user, created = User.objects.get_or_create(username=name, defaults={"email": f"{name}@example.com"})
+            if created:
+                user.set_password(PASSWORD)
+                user.save()
+            users.append(user)
+        admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        if created:
+            admin.set_password(PASSWORD)
+            admin.save()
+        if reset:
+            manager.delete(Notification.objects.recipients(users))
+        if Notification.objects.recipients(users).exists():
+            self.stdout.write("Demo data already present (use --reset to recreate).")
+        else:
+            self._seed(users, count)
+        self.stdout.write(self.style.SUCCESS(f"Demo users: alice, bob (and admin) — password: {PASSWORD}"))
+
+    def _seed(self, users: list[User], count: int) -> None:
+        rng = random.Random(42)
+        projects = [Project.objects.get_or_create(name=name)[0] for name in ("Apollo", "Borealis", "Cygnus")]
+        now = timezone.now()
+        for user in users:
+            other = next(u for u in users if u != user)
+            for i in range(count):
+                category = rng.choice(CATEGORIES)
+                project = rng.choice(projects)
+                [notification] = notifier.send(
+                    TEMPLATES[category],
+                    user,
+                    actor=other,
+                    target=project,
+                    category=category,
+                    level=LEVELS[category] if rng.random() > 0.05 else Level.ERROR,
+                    extra={"excerpt": rng.choice(["Looks good", "Can you check?", "Shipped!"]),
+                           "seconds": rng.randint(20, 400), "number": f"INV-{1000 + i}",
+                           "place": rng.choice(["Lisbon", "Osaka", "Denver"])},
+                    url=f"/admin/demo/project/{project.pk}/change/",
+                    now=now - timedelta(minutes=(count - i) * 37),
+                )
+                if category == "comments" and rng.random() < 0.3:
+                    notifier.send("{actor.username} replied in the thread", user, actor=other, target=project,
+                                  parent=notification, category=category, now=notification.sent_at + timedelta(minutes=5))
+            mine = Notification.objects.recipients([user])
+            manager.mark_read(mine.filter(sent_at__lt=now - timedelta(days=2)))
+            manager.archive(mine.filter(sent_at__lt=now - timedelta(days=6)))
+            manager.change_flags(mine.filter(category="security"), add=[Flag.STARRED])
+        self.stdout.write(f"Seeded {Notification.objects.recipients(users).count()} notifications.")
