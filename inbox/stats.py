@@ -23,7 +23,8 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from inbox import flags as flagmod
-from inbox.recipients import Key, keys_q
+from inbox import rows
+from inbox.recipients import Key, key_of, keys_q
 
 #: The integer columns of Stats, in table order.
 COUNTERS = ("total", "unread", "unseen", "read", "seen", "archived", "starred")
@@ -229,19 +230,18 @@ def _upsert(counters: Mapping[Key, Counter[str]], *, now: datetime, create_only:
     """One INSERT ... ON CONFLICT DO UPDATE per chunk; rows in key order so locks are taken in order."""
     quote = connection.ops.quote_name
     columns = _stats_columns()
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     ordered = sorted(counters)
+    select = ", ".join(f"r.c{i}" for i in range(2 + len(COUNTERS)))
+    kinds = ["int", "text", *["int"] * len(COUNTERS)]
     for chunk in _chunks(ordered):
-        params: list[Any] = []
-        for key in chunk:
-            delta = counters[key]
-            params.extend([key[0], key[1], *[delta[name] for name in COUNTERS], "{}", now])
+        payload = rows.encode([key[0], key[1], *[counters[key][name] for name in COUNTERS]] for key in chunk)
         sql = (
             f"INSERT INTO {quote(_stats_table())} ({', '.join(map(quote, columns))}) "
-            f"VALUES {', '.join([row] * len(chunk))} {_on_conflict(create_only=create_only)}"
+            f"SELECT {select}, %s, %s FROM ({rows.source(kinds)}) r WHERE 1 = 1 "
+            f"{_on_conflict(create_only=create_only)}"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, ["{}", now, payload])
 
 
 def _apply_custom(custom: Mapping[Key, Counter[str]]) -> None:
@@ -334,7 +334,23 @@ def counts_for(recipients: Iterable[Any] | models.QuerySet) -> Counts:
     """The badge numbers for ``recipients``: one indexed query, never a COUNT(*) over notifications."""
     from inbox.models import Stats
 
-    if isinstance(recipients, (list, tuple)) and not recipients:
-        return Counts()
+    if isinstance(recipients, (list, tuple)):
+        if not recipients:
+            return Counts()
+        if len(recipients) == 1:
+            return _counts_of(key_of(recipients[0]))
     row = Stats.objects.recipients(recipients).aggregate(**{name: models.Sum(name) for name in COUNTERS})
     return Counts(**{name: row[name] or 0 for name in COUNTERS})
+
+
+def _counts_of(key: Key) -> Counts:
+    """The badge path: a fixed statement, skipping the ORM's query compilation (most of the cost)."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(map(quote, COUNTERS))} FROM {quote(_stats_table())} "
+        f"WHERE {quote('recipient_type_id')} = %s AND {quote('recipient_id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, key)
+        row = cursor.fetchone()
+    return Counts(*row) if row else Counts()

@@ -22,6 +22,8 @@ from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate
+from inbox.rows import encode as encode_rows
+from inbox.rows import source as rows_source
 from inbox.models import Level, Notification
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
 from inbox.signals import notification_sent, notifications_sent
@@ -286,31 +288,26 @@ def _insert_sql(shared_columns: list[str], per_row: list[str], source: str) -> s
 
 def _insert_rows(rows: list[Row], shared: dict[str, Any], batch_size: int | None) -> list[Notification]:
     columns, params = _shared_sql(shared)
-    uid_field = Notification._meta.get_field("uid")
     batch_size = batch_size or conf.get("BATCH_SIZE")
-    # RETURNING gives uids back as they were bound, so match on the bound value.
-    by_uid: dict[Any, Notification] = {}
+    sql = _insert_sql(columns, ["r.c0", "r.c1", "r.c2", "r.c3"], rows_source(["uuid", "int", "text", "text"]))
+    # Django stores UUIDs in SQLite as 32 hex digits; RETURNING gives back that same text
+    # (and a UUID on PostgreSQL, whose str() is the dashed form sent).
+    spell = (lambda uid: uid.hex) if connection.vendor == "sqlite" else str
     prototype = Notification(**shared)
     notifications = []
     for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        # SQLite and PostgreSQL both name the columns of a VALUES list column1, column2, ...
-        sql = _insert_sql(
-            columns,
-            ["r.column1", "r.column2", "r.column3", "r.column4"],
-            "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(batch)),
-        )
-        values: list[Any] = []
-        for uid, type_id, object_id, message in batch:
-            bound_uid = uid_field.get_db_prep_value(uid, connection)
-            values.extend([bound_uid, type_id, object_id, message])
+        by_uid: dict[str, Notification] = {}
+        payload = []
+        for uid, type_id, object_id, message in rows[start : start + batch_size]:
+            spelled = spell(uid)
+            payload.append((spelled, type_id, object_id, message))
             notification = _clone(prototype, uid=uid, recipient_type_id=type_id, recipient_id=object_id, message=message)
-            by_uid[bound_uid] = notification
+            by_uid[spelled] = notification
             notifications.append(notification)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *values])
+            cursor.execute(sql, [*params, encode_rows(payload)])
             for pk, uid, _recipient_id in cursor.fetchall():
-                by_uid[uid].id = pk
+                by_uid[str(uid)].id = pk
     return notifications
 
 

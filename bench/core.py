@@ -1,0 +1,171 @@
+"""Core benchmarks: fan-out, badge count and mark-all-read, on SQLite and PostgreSQL.
+
+    python -m bench.core --write BENCHMARKS.md     (what `make bench` runs)
+
+Each database runs in its own process on a fresh database; medians of several
+repetitions are reported. Numbers are for comparing, not for asserting in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+FANOUT = 10_000
+INBOX_SIZE = 100_000
+
+
+def timed(function: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = None) -> float:
+    """Median seconds of ``repeat`` runs, each after ``setup``."""
+    times = []
+    for _ in range(repeat):
+        if setup:
+            setup()
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_workloads() -> dict[str, Any]:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inbox.models import Notification, Stats
+    from inbox import stats
+    from inbox.services import manager, notifier
+
+    if connection.vendor == "sqlite":
+        path = connection.settings_dict["NAME"]
+        connection.close()
+        if os.path.exists(path):
+            os.remove(path)
+    call_command("migrate", verbosity=0)
+    Notification.objects.all().delete()
+    Stats.objects.all().delete()
+    User.objects.all().delete()
+    User.objects.bulk_create([User(username=f"user{i}") for i in range(FANOUT)])
+    users = list(User.objects.order_by("pk"))
+    results: dict[str, Any] = {"database": f"{connection.vendor} {'.'.join(map(str, connection.Database.sqlite_version_info)) if connection.vendor == 'sqlite' else connection.pg_version}"}
+
+    def clear() -> None:
+        manager.delete(Notification.objects.all())
+
+    results["fanout_list_s"] = timed(lambda: notifier.send("Release {n} is out", users, extra={"n": 1}), 5, clear)
+    results["fanout_queryset_s"] = timed(lambda: notifier.send("Release {n} is out", User.objects.all(), extra={"n": 1}), 5, clear)
+    with CaptureQueriesContext(connection) as queries:
+        notifier.send("counted", User.objects.all())
+    results["fanout_queryset_queries"] = len(queries)
+    clear()
+
+    # One recipient holding INBOX_SIZE notifications: built with the queryset fan-out
+    # to a helper table of "recipients" would change the shape, so insert directly.
+    owner = users[0]
+    batch = [Notification(recipient=owner, message=f"n{i}") for i in range(INBOX_SIZE)]
+    Notification.objects.bulk_create(batch, batch_size=2000)
+    manager.collect_stats([owner])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+    def read_count() -> int:
+        return stats.counts_for([owner]).unread
+
+    def count_star() -> int:
+        return Notification.objects.recipients([owner]).unread().active().count()
+
+    assert read_count() == count_star() == INBOX_SIZE
+    results["count_read_ms"] = timed(lambda: [read_count() for _ in range(1000)], 3) * 1000 / 1000
+    results["count_star_ms"] = timed(count_star, 5) * 1000
+    with CaptureQueriesContext(connection) as queries:
+        read_count()
+    results["count_read_queries"] = len(queries)
+
+    results["mark_all_read_s"] = timed(
+        lambda: manager.mark_all_read(owner), 3, lambda: manager.mark_unread(Notification.objects.recipients([owner]))
+    )
+    assert Stats.objects.recipients([owner]).get().unread == 0
+    return results
+
+
+def run_in_subprocess(env: dict[str, str]) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.core", "--workloads"], env={**os.environ, **env}, check=True,
+        capture_output=True, text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+ROWS = [
+    ("fanout_list_s", "send() to 10,000 recipients (list), incl. Stats", "s", 0.35),
+    ("fanout_queryset_s", "send() to 10,000 recipients (QuerySet, INSERT … SELECT), incl. Stats", "s", 0.35),
+    ("fanout_queryset_queries", "queries for that send", "", None),
+    ("count_read_ms", "unread count of a recipient holding 100,000 (Stats, one read)", "ms", 0.3),
+    ("count_read_queries", "queries for that read", "", 1),
+    ("count_star_ms", "for comparison: the same count with COUNT(*) (indexed)", "ms", None),
+    ("mark_all_read_s", "mark_all_read of 100,000, incl. Stats", "s", 1.5),
+]
+
+
+def report(results: dict[str, dict[str, Any]]) -> str:
+    names = list(results)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{', '.join(results[name]['database'] for name in names)}. Medians of 3–5 runs.",
+        "Reproduce: `make bench` (runs `python -m bench.core --write BENCHMARKS.md`).",
+        "",
+        "## Core (issue: core engine)",
+        "",
+        "| workload | " + " | ".join(names) + " | target |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for key, label, unit, target in ROWS:
+        cells = []
+        for name in names:
+            value = results[name][key]
+            cells.append(f"{value:.3f} {unit}".strip() if isinstance(value, float) else f"{value}")
+        target_text = "" if target is None else (f"< {target} {unit}" if unit else f"= {target}")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workloads", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--write", metavar="FILE", help="Write the report (replacing its core section).")
+    args = parser.parse_args()
+    if args.workloads:
+        print(json.dumps(run_workloads()))
+        return 0
+    from tests.services import postgres
+
+    results = {"SQLite": run_in_subprocess({})}
+    with postgres() as url:
+        results["PostgreSQL"] = run_in_subprocess({"DATABASE_URL": url})
+    text = report(results)
+    print(text)
+    if args.write:
+        with open(args.write, "w") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
