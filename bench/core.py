@@ -46,8 +46,8 @@ def run_workloads() -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from inbox.models import Notification, Stats
     from inbox import stats
+    from inbox.models import Notification, Stats
     from inbox.services import manager, notifier
 
     if connection.vendor == "sqlite":

@@ -33,6 +33,10 @@ def _generic(prefix: str, *, required: bool = False) -> tuple[models.ForeignKey,
         ContentType,
         on_delete=models.CASCADE,
         related_name="+",
+        # Every index costs each insert and each flag change; the recipient is
+        # covered by the composite indexes, and actor/action/target are looked up
+        # within a recipient's rows. Add your own index if you query them globally.
+        db_index=False,
         null=not required,
         blank=not required,
         verbose_name=_("%(prefix)s type") % {"prefix": prefix},
@@ -73,6 +77,7 @@ class Notification(models.Model):
         blank=True,
         related_name="children",
         verbose_name=_("parent"),
+        db_index=False,  # a partial index below: most notifications have no parent
     )
 
     # Built-in flags: when each was set (NULL = not set).
@@ -107,6 +112,7 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True, archived_at__isnull=True),
                 name="inbox_recipient_unread",
             ),
+            models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="inbox_replies"),
             models.Index(fields=["sent_at"], condition=Q(is_published=False), name="inbox_scheduled"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="inbox_expiring"),
         ]

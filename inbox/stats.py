@@ -15,7 +15,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Count, ExpressionWrapper, F, Q
@@ -73,7 +73,7 @@ class State:
         return Counter({str(value): 1 for value in range(flagmod.CUSTOM_MIN, 64) if self.custom >> value & 1})
 
 
-Transition = Callable[[State], Optional[State]]
+Transition = Callable[[State], State | None]
 
 
 class Deltas:

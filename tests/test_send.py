@@ -249,7 +249,7 @@ def test_signals(alice, bob):
 
 
 def test_silent_persists_nothing_and_publishes(alice, broker, django_capture_on_commit_callbacks):
-    with broker.subscribe(["auth.user:%s" % alice.pk]) as subscription:
+    with broker.subscribe([f"auth.user:{alice.pk}"]) as subscription:
         with django_capture_on_commit_callbacks(execute=True):
             returned = notifier.send("psst {actor.username}", alice, actor=alice, silent=True, level=Level.WARNING)
         [event] = subscription.drain()
@@ -289,6 +289,16 @@ def test_scheduled_is_stored_but_invisible_until_published(alice, broker, django
     assert Stats.objects.recipients([alice]).get().unread == 1
     assert Notification.objects.sent(due).get() == later
     assert_stats_match_recount()
+
+
+def test_expires_at(alice):
+    now = timezone.now()
+    [sent] = notifier.send("offer", alice, expires_at=now + timedelta(days=1), now=now)
+    assert Notification.objects.get().expires_at == sent.expires_at == now + timedelta(days=1)
+    assert not Notification.objects.expired(now).exists()
+    assert Notification.objects.expired(now + timedelta(days=2)).get() == sent
+    with pytest.raises(NotificationError):
+        notifier.send("already over", alice, expires_at=now - timedelta(seconds=1), now=now)
 
 
 def test_send_at_in_the_past_is_visible_at_once(alice):

@@ -1,8 +1,7 @@
+from demo import views
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
-
-from demo import views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -22,10 +22,10 @@ from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate
-from inbox.rows import encode as encode_rows
-from inbox.rows import source as rows_source
 from inbox.models import Level, Notification
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
+from inbox.rows import encode as encode_rows
+from inbox.rows import source as rows_source
 from inbox.signals import notification_sent, notifications_sent
 
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]*$")
@@ -43,6 +43,7 @@ def send(
     flags: tuple[FlagLike, ...] | list[FlagLike] = (),
     extra: Mapping[str, Any] | None = None,
     send_at: datetime | None = None,
+    expires_at: datetime | None = None,
     now: datetime | None = None,
     batch_size: int | None = None,
     category: str = "",
@@ -56,13 +57,16 @@ def send(
     ``recipient`` and the keys of ``extra``; it is checked against them before
     anything is written. A ``send_at`` in the future stores the notification but
     keeps it invisible (uncounted, unannounced) until ``inbox_publish_due`` runs.
-    ``silent`` stores nothing and only announces.
+    ``silent`` stores nothing and only announces. ``expires_at`` marks it for
+    ``inbox_clear --expired``.
     """
     now = now or timezone.now()
     registry = Notification.flags_registry
     flag_set = registry.resolve(flags)
     extra = _check_extra(extra)
     _check_fields(category=category, level=level, url=url, parent=parent)
+    if expires_at is not None and expires_at <= (send_at or now):
+        raise NotificationError(_("expires_at must be later than the time the notification is sent."))
     if silent and send_at is not None and send_at > now:
         raise NotificationError(_("A silent notification is not stored, so it cannot be scheduled."))
     template = MessageTemplate(message)
@@ -84,7 +88,7 @@ def send(
         "custom_flags": sum(flagmod.bit(flag) for flag in flag_set if not flagmod.is_builtin(flag)),
         "sent_at": send_at or now,
         "is_published": published,
-        "expires_at": None,
+        "expires_at": expires_at,
         "created_at": now,
         "updated_at": now,
         **{field: now for flag, field in flagmod.BUILTIN_FIELDS.items() if flag in flag_set},
@@ -107,7 +111,7 @@ def send(
                     object_id,
                     text if text is not None else template.render({**context, "recipient": recipient}),
                 )
-                for recipient, (type_id, object_id) in zip(recipients_list, keys_of(recipients_list))
+                for recipient, (type_id, object_id) in zip(recipients_list, keys_of(recipients_list), strict=True)
             ]
             if pipeline:
                 notifications = _insert_prepared(rows, shared, pipeline, batch_size)
@@ -272,7 +276,7 @@ def _shared_sql(shared: dict[str, Any]) -> tuple[list[str], list[Any]]:
     meta = Notification._meta
     fields = [meta.get_field(attname) for attname in shared]  # get_field knows attnames too
     return [field.column for field in fields], [
-        field.get_db_prep_save(shared[attname], connection) for attname, field in zip(shared, fields)
+        field.get_db_prep_save(shared[attname], connection) for attname, field in zip(shared, fields, strict=True)
     ]
 
 

@@ -4,10 +4,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from inbox.management.commands._recipients import parse_recipients
 from inbox.models import Notification
 from inbox.recipients import keys_q
 from inbox.services import manager
-from inbox.management.commands._recipients import parse_recipients
 
 
 class Command(BaseCommand):
