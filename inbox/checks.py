@@ -48,3 +48,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not isinstance(conf.get("BROKER_OPTIONS"), dict):
         problems.append(Error("INBOX['BROKER_OPTIONS'] must be a dict.", id="inbox.E006"))
     return problems
+
+
+#: Apps the UI kit needs beside "inbox": htmx and its static files, and the partials loader.
+REQUIRED_APPS = ("django_htmx", "template_partials")
+
+
+@register(Tags.compatibility)
+def check_ui_requirements(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.apps import apps
+
+    problems: list[Any] = []
+    missing = [name for name in REQUIRED_APPS if not apps.is_installed(name)]
+    if missing:
+        problems.append(
+            Error(
+                f"The inbox UI needs {', '.join(repr(name) for name in missing)} in INSTALLED_APPS.",
+                hint='Add them, e.g. INSTALLED_APPS = [..., *inbox.INSTALLED_APPS] with "inbox" itself.',
+                id="inbox.E010",
+            )
+        )
+    if "django_htmx.middleware.HtmxMiddleware" not in settings.MIDDLEWARE:
+        problems.append(
+            Warning(
+                "django_htmx.middleware.HtmxMiddleware is not in MIDDLEWARE.",
+                hint="The inbox still works (it reads the HX-Request header), but request.htmx is unavailable.",
+                id="inbox.W010",
+            )
+        )
+    return problems

@@ -22,10 +22,28 @@ DEFAULTS: dict[str, Any] = {
     "BROKER_OPTIONS": {},
     # Rows per INSERT when sending.
     "BATCH_SIZE": 1000,
+    # --- UI kit ---
+    # The template the inbox pages extend; it must define {% block content %}.
+    "BASE_TEMPLATE": "inbox/base.html",
+    # Dotted paths of the classes behind the inbox page, so a site can subclass them.
+    "TABLE_CLASS": "inbox.tables.NotificationTable",
+    "FILTERSET_CLASS": "inbox.filters.NotificationFilter",
+    "PAGE_SIZES": [25, 50, 100],
+    # Models offered by the "actor type" filter, as "app_label.model".
+    "ACTOR_TYPES": ["auth.user"],
+    # Categories suggested by the category filter (any slug is accepted).
+    "CATEGORIES": [],
 }
 
 #: Settings whose values are dotted paths (or lists of them), checked at startup.
-DOTTED_PATH_SETTINGS = ("RECIPIENTS_RESOLVER", "PREPARATION_PIPELINE", "CHANGE_FLAG_PIPELINE", "BROKER")
+DOTTED_PATH_SETTINGS = (
+    "RECIPIENTS_RESOLVER",
+    "PREPARATION_PIPELINE",
+    "CHANGE_FLAG_PIPELINE",
+    "BROKER",
+    "TABLE_CLASS",
+    "FILTERSET_CLASS",
+)
 
 
 def user_settings() -> dict[str, Any]:

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
     "inbox",
     "demo",
 ]
@@ -33,6 +35,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "example_site.urls"
@@ -72,5 +75,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 INBOX = {
-    # The in-process broker is the default; set INBOX_REDIS_URL to share events between processes.
+    # The inbox pages extend the site's own layout.
+    "BASE_TEMPLATE": "base.html",
+    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "test"],
 }

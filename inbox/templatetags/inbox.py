@@ -1,20 +1,102 @@
-"""``{% load inbox %}``: template tags of the kit."""
+"""``{% load inbox %}``: the kit's tags. Each renders a named partial a site can override."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
+from django.contrib.messages import get_messages
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+from django_htmx.jinja import htmx_script
 
 from inbox import recipients, stats
+from inbox.models import Notification
 
 register = template.Library()
 
 
+def _request(context: template.Context) -> HttpRequest | None:
+    return context.get("request")
+
+
+def _counts(context: template.Context) -> stats.Counts:
+    """The requester's counts, read once per render (views put them in the context already)."""
+    counts = context.get("inbox_counts")
+    if counts is None:
+        request = _request(context)
+        counts = stats.counts_for(recipients.for_request(request)) if request is not None else stats.Counts()
+        context.dicts[0]["inbox_counts"] = counts
+    return counts
+
+
 @register.simple_tag(takes_context=True)
-def inbox_stats(context: dict[str, Any]) -> stats.Counts:
+def inbox_stats(context: template.Context) -> stats.Counts:
     """``{% inbox_stats as counts %}{{ counts.unread }}``: the requester's counts, one query."""
-    request = context.get("request")
+    return _counts(context)
+
+
+@register.simple_tag(takes_context=True)
+def inbox_head(context: template.Context) -> SafeString:
+    """The kit's stylesheet and scripts: htmx 2 with its SSE extension (from django-htmx) and inbox.js."""
+    nonce = context.get("csp_nonce")
+    scripts = htmx_script(version=2, extensions="hx-sse", nonce=nonce)
+    return mark_safe(render_to_string("inbox/head.html", {"htmx": scripts, "csp_nonce": nonce}))
+
+
+@register.simple_tag(takes_context=True)
+def notification_badge(context: template.Context) -> SafeString:
+    """A bell linking to the inbox, with the unread count from Stats (one query) and an accessible label."""
+    request = _request(context)
+    if request is None or not recipients.for_request(request):
+        return mark_safe("")
+    return mark_safe(render_to_string("inbox/badge.html#badge", {"inbox_counts": _counts(context)}, request=request))
+
+
+@register.simple_tag(takes_context=True)
+def notification_toasts(context: template.Context, all_messages: bool = False) -> SafeString:
+    """The toast stack (an aria-live region), showing the kit's messages (or every message)."""
+    request = _request(context)
+    toasts = []
+    if request is not None:
+        for message in get_messages(request):
+            if all_messages or "inbox" in message.extra_tags.split():
+                toasts.append({"text": str(message), "level": message.level_tag or "info"})
+    return mark_safe(render_to_string("inbox/toasts.html#stack", {"toasts": toasts}, request=request))
+
+
+def preview_context(request: HttpRequest, who: list[Any], *, limit: int) -> dict[str, Any]:
+    items = list(
+        Notification.objects.recipients(who).sent().active().only(
+            "uid", "message", "read_at", "sent_at", "level", "recipient_type", "recipient_id"
+        )[: max(1, min(limit, 20))]
+    ) if who else []
+    return {"items": items}
+
+
+@register.simple_tag(takes_context=True)
+def notification_preview(context: template.Context, limit: int = 5) -> SafeString:
+    """A dropdown of the newest notifications with "mark all read" and "see all"."""
+    request = _request(context)
     if request is None:
-        return stats.Counts()
-    return stats.counts_for(recipients.for_request(request))
+        return mark_safe("")
+    who = recipients.for_request(request)
+    if not who:
+        return mark_safe("")
+    ctx = {**preview_context(request, who, limit=limit), "inbox_counts": _counts(context)}
+    return mark_safe(render_to_string("inbox/preview.html#preview", ctx, request=request))
+
+
+@register.simple_tag
+def inbox_query(params: dict[str, Any], **changes: Any) -> str:
+    """``?`` + the list's parameters with ``changes`` applied (None removes one)."""
+    merged = {**params, **changes}
+    query = urlencode({key: value for key, value in merged.items() if value not in (None, "")})
+    return f"?{query}" if query else "?"
+
+
+@register.filter
+def badge_number(count: int) -> str:
+    return "99+" if count > 99 else str(count)

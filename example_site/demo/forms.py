@@ -1,0 +1,14 @@
+from django import forms
+from django.contrib.auth.models import User
+
+from inbox.models import Level
+
+
+class SendTestForm(forms.Form):
+    """Send yourself (or another demo user) a notification and watch it arrive."""
+
+    recipient = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), empty_label=None)
+    message = forms.CharField(max_length=300, initial="Hello from the demo!")
+    level = forms.TypedChoiceField(choices=Level.choices, coerce=int, initial=Level.INFO)
+    category = forms.SlugField(max_length=64, initial="test", required=False)
+    url = forms.CharField(max_length=500, required=False, help_text="A path like /admin/ or an http(s) URL.")

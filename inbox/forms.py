@@ -1,0 +1,79 @@
+"""Validation of the inbox's request parameters: anything bad is a 400 with a message, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from inbox import conf
+
+BULK_ACTIONS = [
+    ("read", _("Mark read")),
+    ("unread", _("Mark unread")),
+    ("archive", _("Archive")),
+    ("unarchive", _("Move to inbox")),
+    ("star", _("Star")),
+    ("unstar", _("Unstar")),
+    ("delete", _("Delete")),
+]
+SCOPES = [
+    ("selected", _("Selected")),
+    ("page", _("All on this page")),
+    ("matching", _("All matching")),
+]
+
+
+class ListParamsForm(forms.Form):
+    """Page, page size and sort of the inbox list."""
+
+    page = forms.IntegerField(min_value=1, required=False)
+    per_page = forms.TypedChoiceField(coerce=int, required=False)
+    sort = forms.CharField(required=False, max_length=40)
+
+    def __init__(self, *args: Any, sortable: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sizes = conf.get("PAGE_SIZES")
+        self.fields["per_page"].choices = [(size, size) for size in sizes]
+        self.sortable = sortable
+
+    def clean_sort(self) -> str:
+        sort = self.cleaned_data.get("sort") or ""
+        if sort and sort.lstrip("-") not in self.sortable:
+            raise forms.ValidationError(_("Cannot sort by %(sort)s."), params={"sort": sort})
+        return sort
+
+
+class BulkForm(forms.Form):
+    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    scope = forms.ChoiceField(choices=SCOPES, required=False)
+    # Repeated fields of uids, validated in clean_<name>.
+    uid = forms.Field(required=False)
+    page_uid = forms.Field(required=False)
+    confirm = forms.BooleanField(required=False)
+
+    def _uids(self, name: str) -> list[str]:
+        import uuid
+
+        values = self.data.getlist(name) if hasattr(self.data, "getlist") else self.data.get(name, [])
+        if len(values) > 1000:
+            raise forms.ValidationError(_("Too many notifications selected at once."))
+        try:
+            return [str(uuid.UUID(value)) for value in values]
+        except (ValueError, TypeError, AttributeError):
+            raise forms.ValidationError(_("That is not a valid notification id.")) from None
+
+    def clean_uid(self) -> list[str]:
+        return self._uids("uid")
+
+    def clean_page_uid(self) -> list[str]:
+        return self._uids("page_uid")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        scope = data.get("scope") or "selected"
+        data["scope"] = scope
+        if scope == "selected" and not data.get("uid") and "uid" not in self.errors:
+            raise forms.ValidationError(_("Select at least one notification."))
+        return data

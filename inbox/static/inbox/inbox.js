@@ -1,0 +1,172 @@
+/* django-htmx-inbox: toasts, selection, keyboard shortcuts and error reporting.
+   Everything here is an enhancement: every action also works as a plain form. */
+(function () {
+  "use strict";
+
+  var TOAST_MS = 6000;
+  var currentUid = null;
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+
+  // A 400 carries a message to show (bad filter, nothing selected): swap it, don't drop it.
+  if (window.htmx) {
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "400", swap: true, error: false },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  }
+
+  /* Toasts: auto-hide, paused while hovered or focused; dismissible. */
+  function initToast(toast) {
+    if (toast.dataset.inboxReady) return;
+    toast.dataset.inboxReady = "1";
+    var remaining = TOAST_MS, started = Date.now(), timer = null;
+    function hide() { toast.remove(); }
+    function start() { started = Date.now(); timer = setTimeout(hide, remaining); }
+    function pause() { clearTimeout(timer); remaining -= Date.now() - started; }
+    toast.addEventListener("mouseenter", pause);
+    toast.addEventListener("focusin", pause);
+    toast.addEventListener("mouseleave", start);
+    toast.addEventListener("focusout", start);
+    start();
+  }
+  function initToasts(root) { $all("[data-inbox-toast]", root).forEach(initToast); }
+
+  function showToast(text, level) {
+    var stack = $("#inbox-toasts");
+    if (!stack) return;
+    var toast = document.createElement("div");
+    toast.className = "inbox-toast inbox-toast--" + (level || "info");
+    toast.setAttribute("data-inbox-toast", "");
+    var p = document.createElement("p");
+    p.className = "inbox-toast__text";
+    p.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "inbox-toast__close";
+    close.setAttribute("data-inbox-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    toast.appendChild(p);
+    toast.appendChild(close);
+    stack.appendChild(toast);
+    initToast(toast);
+  }
+  window.inboxShowToast = showToast;
+
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest("[data-inbox-dismiss]");
+    if (dismiss) dismiss.closest("[data-inbox-toast]").remove();
+  });
+
+  /* Selection. */
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-inbox-select-page]")) {
+      $all("#inbox-bulk input[name=uid]").forEach(function (box) { box.checked = event.target.checked; });
+    }
+  });
+
+  /* Keyboard shortcuts (as in GitHub's inbox). */
+  function rows() { return $all("[data-inbox-row]"); }
+  function currentRow() {
+    return currentUid ? document.getElementById("inbox-row-" + currentUid) : null;
+  }
+  function setCurrent(row) {
+    rows().forEach(function (r) { r.classList.remove("is-current"); });
+    if (!row) { currentUid = null; return; }
+    row.classList.add("is-current");
+    row.focus();
+    currentUid = row.id.replace("inbox-row-", "");
+  }
+  function move(step) {
+    var all = rows();
+    if (!all.length) return;
+    var index = all.indexOf(currentRow());
+    var next = index < 0 ? (step > 0 ? 0 : all.length - 1) : Math.min(all.length - 1, Math.max(0, index + step));
+    setCurrent(all[next]);
+  }
+  function runAction(action) {
+    var form = $("#inbox-bulk");
+    if (!form) return;
+    var anyChecked = $all("input[name=uid]:checked", form).length > 0;
+    var row = currentRow();
+    if (!anyChecked && row) $("input[name=uid]", row).checked = true;
+    var button = $('[data-inbox-action="' + action + '"]', form);
+    if (button) button.click();
+  }
+  function toggleHelp() {
+    var help = $("#inbox-help");
+    if (!help) {
+      help = document.createElement("dialog");
+      help.id = "inbox-help";
+      help.className = "inbox-help";
+      help.setAttribute("aria-labelledby", "inbox-help-title");
+      help.innerHTML =
+        '<h2 id="inbox-help-title">Keyboard shortcuts</h2><dl>' +
+        "<dt><kbd>j</kbd> / <kbd>k</kbd></dt><dd>Next / previous notification</dd>" +
+        "<dt><kbd>x</kbd></dt><dd>Select</dd>" +
+        "<dt><kbd>o</kbd> or <kbd>Enter</kbd></dt><dd>Open</dd>" +
+        "<dt><kbd>e</kbd></dt><dd>Archive</dd>" +
+        "<dt><kbd>Shift</kbd>+<kbd>I</kbd> / <kbd>Shift</kbd>+<kbd>U</kbd></dt><dd>Mark read / unread</dd>" +
+        "<dt><kbd>?</kbd></dt><dd>This help</dd></dl>" +
+        '<form method="dialog"><button class="inbox-button">Close</button></form>';
+      document.body.appendChild(help);
+    }
+    if (help.open) help.close(); else help.showModal();
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.closest("input, select, textarea, [contenteditable], dialog")) return;
+    if (!$("#inbox-bulk")) return;
+    var handled = true;
+    switch (event.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "x": {
+        var row = currentRow();
+        if (row) { var box = $("input[name=uid]", row); box.checked = !box.checked; } else handled = false;
+        break;
+      }
+      case "o":
+      case "Enter": {
+        var open = currentRow() && $(".inbox-open", currentRow());
+        if (open && target.matches("[data-inbox-row], body")) open.click(); else handled = false;
+        break;
+      }
+      case "e": runAction("archive"); break;
+      case "I": runAction("read"); break;
+      case "U": runAction("unread"); break;
+      case "?": toggleHelp(); break;
+      default: handled = false;
+    }
+    if (handled) event.preventDefault();
+  });
+
+  /* After a swap: keep the current row, or put focus somewhere sensible rather than on <body>. */
+  document.addEventListener("htmx:afterSettle", function (event) {
+    initToasts(event.target);
+    if (event.target.id !== "inbox-results") return;
+    var row = currentRow();
+    if (row) { setCurrent(row); return; }
+    if (document.activeElement === document.body || !document.activeElement) {
+      var first = rows()[0];
+      if (first) setCurrent(first);
+      else { event.target.setAttribute("tabindex", "-1"); event.target.focus(); }
+    }
+  });
+
+  /* Errors: a fragment that fails must say so. */
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : "";
+    showToast("Something went wrong (" + status + "). Please try again.", "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showToast("Could not reach the server. Check your connection.", "error");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { initToasts(document); });
+})();

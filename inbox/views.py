@@ -1,0 +1,323 @@
+"""Inbox pages and fragments.
+
+Every query starts from the requester's recipients (``INBOX["RECIPIENTS_RESOLVER"]``), so
+another user's notification is a 404. Changes are POST-only, with CSRF; each works without
+JavaScript (post, redirect, get) and, for HTMX requests, answers with the fragments to swap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import EmptyPage
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views import View
+from django_tables2.paginators import LazyPaginator
+
+from inbox import conf, recipients, stats
+from inbox.forms import BULK_ACTIONS, SCOPES, BulkForm, ListParamsForm
+from inbox.models import Notification
+from inbox.services import manager
+
+ACTIONS = {
+    "read": manager.mark_read,
+    "unread": manager.mark_unread,
+    "archive": manager.archive,
+    "unarchive": manager.unarchive,
+    "star": manager.star,
+    "unstar": manager.unstar,
+    "delete": manager.delete,
+}
+#: Request parameters that are not filters but belong to the list's state.
+LIST_PARAMS = ("sort", "per_page", "page")
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+class InboxViewMixin:
+    """Resolves the requester's recipients; anonymous visitors with none are sent to log in."""
+
+    request: HttpRequest
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.recipients = recipients.for_request(request)
+        if not self.recipients and not request.user.is_authenticated:
+            if is_htmx(request):
+                return HttpResponse(status=401)
+            return redirect_to_login(request.get_full_path())
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def visible(self) -> QuerySet:
+        """Everything this request may see: its recipients' notifications that are sent."""
+        return Notification.objects.recipients(self.recipients).sent()
+
+    def counts(self) -> stats.Counts:
+        if not hasattr(self, "_counts"):
+            self._counts = stats.counts_for(self.recipients)
+        return self._counts
+
+    def base_context(self) -> dict[str, Any]:
+        return {"inbox_base_template": conf.get("BASE_TEMPLATE"), "inbox_counts": self.counts()}
+
+
+class InboxListMixin(InboxViewMixin):
+    """Builds the inbox list (filters, table, pagination) from a set of parameters."""
+
+    template_name = "inbox/inbox.html"
+
+    def get_table_class(self) -> type:
+        return conf.load(conf.get("TABLE_CLASS"))
+
+    def get_filterset_class(self) -> type:
+        return conf.load(conf.get("FILTERSET_CLASS"))
+
+    def list_context(self, params: QueryDict) -> tuple[dict[str, Any], int]:
+        """The context of the list for ``params``, and the status code (400 for bad input)."""
+        filterset = self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
+        table_class = self.get_table_class()
+        sortable = [column.name for column in table_class(Notification.objects.none()).columns if column.orderable]
+        list_form = ListParamsForm(params, sortable=sortable)
+        errors = []
+        if not filterset.is_valid():
+            errors += [f"{filterset.form.fields[name].label}: {' '.join(e)}" if name in filterset.form.fields
+                       else " ".join(e) for name, e in filterset.errors.items()]
+        if not list_form.is_valid():
+            errors += [" ".join(e) for e in list_form.errors.values()]
+        valid = not errors
+        options = list_form.cleaned_data if valid else {}
+        table = table_class(filterset.qs if valid else Notification.objects.none(), order_by=options.get("sort") or None)
+        per_page = options.get("per_page") or conf.get("PAGE_SIZES")[0]
+        try:
+            table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=options.get("page") or 1)
+        except EmptyPage:
+            raise Http404(_("That page is past the end of the list.")) from None
+        filter_params = filterset.active_filters()
+        state = dict(filter_params)
+        if options.get("sort"):
+            state["sort"] = options["sort"]
+        if options.get("per_page") and options["per_page"] != conf.get("PAGE_SIZES")[0]:
+            state["per_page"] = options["per_page"]
+        table.detail_query = urlencode(filter_params)
+        context = {
+            **self.base_context(),
+            "filterset": filterset,
+            "table": table,
+            "page": table.page,
+            "filter_errors": errors,
+            "filter_params": filter_params,
+            "list_state": state,
+            "list_query": urlencode(state),
+            "bulk_actions": BULK_ACTIONS,
+            "bulk_scopes": SCOPES,
+            "matching_count": self.matching_count(filterset) if valid else None,
+            "has_filters": valid and not filterset.only_status(),
+            "page_sizes": [(size, size) for size in conf.get("PAGE_SIZES")],
+            "status": filterset.current_status if valid else "all",
+        }
+        return context, 200 if valid else 400
+
+    def matching_count(self, filterset: Any) -> int | None:
+        """How many match, when Stats already knows (status-only filters); None rather than a COUNT(*)."""
+        if not filterset.only_status():
+            return None
+        counts = self.counts()
+        active = counts.total - counts.archived
+        return {
+            "all": active,
+            "unread": counts.unread,
+            "read": active - counts.unread,
+            "starred": counts.starred,
+            "archived": counts.archived,
+        }[filterset.current_status]
+
+    def render_results(self, params: QueryDict, *, extra: str = "", push: bool = False) -> HttpResponse:
+        """The results fragment for HTMX, with out-of-band extras (badge, toast) appended."""
+        context, status = self.list_context(params)
+        html = render_to_string(f"{self.template_name}#results", context, request=self.request)
+        response = HttpResponse(html + extra, status=status)
+        if push and status == 200:
+            # The tidy URL (no empty fields, page kept) instead of the raw form submission.
+            query = urlencode({**context["list_state"], **({"page": context["page"].number} if context["page"].number > 1 else {})})
+            response["HX-Push-Url"] = f"{reverse('inbox:list')}?{query}" if query else reverse("inbox:list")
+        return response
+
+
+class InboxView(InboxListMixin, View):
+    """The inbox page. HTMX requests for the results get only that fragment."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if is_htmx(request) and request.headers.get("HX-Target") == "inbox-results":
+            return self.render_results(request.GET, push=True)
+        context, status = self.list_context(request.GET)
+        return HttpResponse(render_to_string(self.template_name, context, request=request), status=status)
+
+
+class NotificationDetailView(InboxListMixin, View):
+    """One notification. GET shows it; POST marks it read ("open") and redirects to GET."""
+
+    template_name = "inbox/detail.html"
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest, uid: Any) -> HttpResponse:
+        notification = get_object_or_404(self.visible(), uid=uid)
+        visible = self.visible()
+        context = {
+            **self.base_context(),
+            "notification": notification,
+            "parent": visible.filter(pk=notification.parent_id).first() if notification.parent_id else None,
+            "replies": list(visible.filter(parent=notification).order_by("sent_at", "id")[:50]),
+            "back_query": request.GET.urlencode(),
+            **self.neighbours(notification, request.GET),
+        }
+        return HttpResponse(render_to_string(self.template_name, context, request=request))
+
+    def neighbours(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
+        """Newer and older notifications within the filter the reader came from (newest-first order)."""
+        filterset = self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
+        if not filterset.is_valid():
+            return {"newer": None, "older": None}
+        rows = filterset.qs.order_by()
+        same_time = Q(sent_at=notification.sent_at)
+        newer = rows.filter(Q(sent_at__gt=notification.sent_at) | same_time & Q(id__gt=notification.id))
+        older = rows.filter(Q(sent_at__lt=notification.sent_at) | same_time & Q(id__lt=notification.id))
+        return {
+            "newer": newer.order_by("sent_at", "id").only("uid").first(),
+            "older": older.order_by("-sent_at", "-id").only("uid").first(),
+        }
+
+    def post(self, request: HttpRequest, uid: Any) -> HttpResponse:
+        notification = get_object_or_404(self.visible(), uid=uid)
+        manager.mark_read(Notification.objects.filter(pk=notification.pk))
+        if is_htmx(request):
+            return HttpResponse(render_badge(request, self.recipients, oob=True))
+        url = reverse("inbox:detail", args=[notification.uid])
+        query = request.GET.urlencode()
+        return HttpResponseRedirect(f"{url}?{query}" if query else url, status=303)
+
+
+class BulkView(InboxListMixin, View):
+    """POST ``action`` with the selected ``uid``s (or ``scope=page`` / ``scope=matching``)."""
+
+    http_method_names = ["post"]
+    confirm_template_name = "inbox/confirm.html"
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = BulkForm(request.POST)
+        filterset = self.get_filterset_class()(request.POST, queryset=self.visible(), request=request)
+        if not form.is_valid() or not filterset.is_valid():
+            errors = [" ".join(e) for e in form.errors.values()] + [" ".join(e) for e in filterset.errors.values()]
+            return self.refuse(" ".join(errors))
+        data = form.cleaned_data
+        selected = self.selection(data, filterset)
+        if data["action"] == "delete" and not data["confirm"]:
+            return self.confirm(selected, data)
+        count = ACTIONS[data["action"]](selected)
+        return self.done(done_message(data["action"], count))
+
+    def selection(self, data: dict[str, Any], filterset: Any) -> QuerySet:
+        if data["scope"] == "matching":
+            return filterset.qs
+        uids = data["page_uid"] if data["scope"] == "page" else data["uid"]
+        # Another recipient's uid is simply not in visible(): it is ignored, never touched.
+        return self.visible().filter(uid__in=uids)
+
+    def confirm(self, selected: QuerySet, data: dict[str, Any]) -> HttpResponse:
+        context = {
+            **self.base_context(),
+            "count": None if data["scope"] == "matching" else selected.count(),
+            "scope": data["scope"],
+            "fields": [(key, value) for key, values in self.request.POST.lists() if key != "csrfmiddlewaretoken"
+                       for value in values],
+            "cancel_query": urlencode(self.params_from_post()),
+        }
+        template = f"{self.confirm_template_name}#dialog" if is_htmx(self.request) else self.confirm_template_name
+        return HttpResponse(render_to_string(template, context, request=self.request))
+
+    def params_from_post(self) -> dict[str, str]:
+        names = [*self.get_filterset_class().base_filters, *LIST_PARAMS]
+        return {name: self.request.POST[name] for name in names if self.request.POST.get(name)}
+
+    def done(self, message: str) -> HttpResponse:
+        params = self.params_from_post()
+        if is_htmx(self.request):
+            query = QueryDict(mutable=True)
+            query.update(params)
+            extra = render_badge(self.request, self.recipients, oob=True) + render_toast(self.request, message, oob=True)
+            return self.render_results(query, extra=extra)
+        messages.success(self.request, message, extra_tags="inbox")
+        url = reverse("inbox:list")
+        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url, status=303)
+
+    def refuse(self, message: str) -> HttpResponse:
+        if is_htmx(self.request):
+            response = HttpResponse(render_toast(self.request, message, level="error"), status=400)
+            response["HX-Retarget"] = "#inbox-toasts"
+            response["HX-Reswap"] = "beforeend"
+            return response
+        context = {**self.base_context(), "message": message}
+        return HttpResponse(render_to_string("inbox/error.html", context, request=self.request), status=400)
+
+
+class MarkAllReadView(BulkView):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        count = sum(manager.mark_all_read(recipient) for recipient in self.recipients)
+        return self.done(done_message("read", count))
+
+
+class BadgeView(InboxViewMixin, View):
+    """The badge fragment, for refreshes."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(render_badge(request, self.recipients))
+
+
+class PreviewView(InboxViewMixin, View):
+    """The preview dropdown's list, for refreshes."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from inbox.templatetags.inbox import preview_context
+
+        context = preview_context(request, self.recipients, limit=5)
+        return HttpResponse(render_to_string("inbox/preview.html#items", context, request=request))
+
+
+def done_message(action: str, count: int) -> str:
+    texts = {
+        "read": ngettext("%(count)d notification marked read.", "%(count)d notifications marked read.", count),
+        "unread": ngettext("%(count)d notification marked unread.", "%(count)d notifications marked unread.", count),
+        "archive": ngettext("%(count)d notification archived.", "%(count)d notifications archived.", count),
+        "unarchive": ngettext("%(count)d notification moved to the inbox.", "%(count)d notifications moved to the inbox.", count),
+        "star": ngettext("%(count)d notification starred.", "%(count)d notifications starred.", count),
+        "unstar": ngettext("%(count)d notification unstarred.", "%(count)d notifications unstarred.", count),
+        "delete": ngettext("%(count)d notification deleted.", "%(count)d notifications deleted.", count),
+    }
+    return texts[action] % {"count": count}
+
+
+def render_badge(request: HttpRequest, who: list[Any], *, oob: bool = False) -> str:
+    context = {"inbox_counts": stats.counts_for(who), "oob": oob}
+    return render_to_string("inbox/badge.html#badge", context, request=request)
+
+
+def render_toast(request: HttpRequest, text: str, *, level: str = "success", oob: bool = False) -> str:
+    toast = render_to_string("inbox/toasts.html#toast", {"toast": {"text": text, "level": level}}, request=request)
+    if oob:
+        return f'<div hx-swap-oob="beforeend:#inbox-toasts">{toast}</div>'
+    return toast
