@@ -134,6 +134,13 @@ def test_helpers(alice, bob, three):
     assert_stats_match_recount()
 
 
+def test_operations_on_nothing_return_zero(alice):
+    nothing = Notification.objects.none()
+    assert manager.delete(nothing) == 0
+    assert manager.delete(Notification.objects.filter(pk__in=[])) == 0
+    assert manager.mark_read(nothing) == 0
+
+
 def test_operations_accept_sliced_and_distinct_querysets(alice, three):
     assert manager.mark_read(Notification.objects.order_by("pk")[:2]) == 2
     assert manager.archive(Notification.objects.distinct()) == 3

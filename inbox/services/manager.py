@@ -209,7 +209,7 @@ def delete(queryset: models.QuerySet) -> int:
         Notification.objects.filter(parent__in=rows.values("pk")).update(parent=None)
         # The replies are detached above, so a raw DELETE is safe and avoids
         # loading every row into Python as the ORM collector would.
-        count = rows._raw_delete(rows.db)
+        count = rows._raw_delete(rows.db) or 0  # None when the filter can match nothing
         stats.apply(deltas)
         if count:
             _announce(keys)
