@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-sqlite test-postgres system-deps bench clean
+.PHONY: demo test test-sqlite test-postgres test-e2e system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,11 @@ demo: $(VENV)/.installed
 	cd example_site && ../$(BIN)/python manage.py seed_demo
 	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-## test: everything, on SQLite and then on a throwaway PostgreSQL
+## test: everything: on SQLite, on a throwaway PostgreSQL, then end to end in Chromium
 test: system-deps $(VENV)/.installed
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory test-e2e
 
 test-sqlite: $(VENV)/.installed
 	$(BIN)/pytest
@@ -30,10 +31,14 @@ test-sqlite: $(VENV)/.installed
 test-postgres: $(VENV)/.installed
 	$(BIN)/python -m tests.services postgres -- $(BIN)/pytest
 
+test-e2e: $(VENV)/.installed
+	$(BIN)/pytest e2e
+
 ## system-deps: apt-get the Debian packages the suite needs, only when something is missing
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

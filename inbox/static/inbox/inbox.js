@@ -120,7 +120,8 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
-    if (target.closest("input, select, textarea, [contenteditable], dialog")) return;
+    // Typing in a field is not a shortcut; a focused checkbox or button still allows them.
+    if (target.closest("input:not([type=checkbox]):not([type=radio]), select, textarea, [contenteditable], dialog")) return;
     if (!$("#inbox-bulk")) return;
     var handled = true;
     switch (event.key) {

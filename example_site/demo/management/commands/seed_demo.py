@@ -80,8 +80,10 @@ class Command(BaseCommand):
                 if category == "comments" and rng.random() < 0.3:
                     notifier.send("{actor.username} replied in the thread", user, actor=other, target=project,
                                   parent=notification, category=category, now=notification.sent_at + timedelta(minutes=5))
+            # The newest quarter stays unread, the oldest fifth is archived: a lived-in inbox at any --count.
             mine = Notification.objects.recipients([user])
-            manager.mark_read(mine.filter(sent_at__lt=now - timedelta(days=2)))
-            manager.archive(mine.filter(sent_at__lt=now - timedelta(days=6)))
+            total = mine.count()
+            manager.mark_read(mine.order_by("-sent_at", "-id")[total // 4 :])
+            manager.archive(mine.order_by("sent_at", "id")[: total // 5])
             manager.change_flags(mine.filter(category="security"), add=[Flag.STARRED])
         self.stdout.write(f"Seeded {Notification.objects.recipients(users).count()} notifications.")

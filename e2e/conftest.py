@@ -1,0 +1,144 @@
+"""End-to-end fixtures: the example site under uvicorn on a free port, with a fresh database,
+driven by Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "example_site"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = os.environ.get("INBOX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PASSWORD = "inbox-demo"
+
+
+class Site:
+    """A running example site: its URL, and management commands against its database."""
+
+    def __init__(self, url: str, env: dict[str, str]) -> None:
+        self.url = url
+        self.env = env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=SITE, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def python(self, code: str) -> str:
+        return self.manage("shell", "--no-imports", "-c", code).strip()
+
+    def unread(self, username: str) -> int:
+        return int(self.python(
+            "from django.contrib.auth.models import User; from inbox import stats; "
+            f"print(stats.counts_for([User.objects.get(username={username!r})]).unread)"
+        ))
+
+    def reset(self) -> None:
+        self.manage("seed_demo", "--reset", "--count", "40")
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer at {url}")
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium.")
+    workdir = tempfile.mkdtemp(prefix="inbox-e2e-")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3", "DJANGO_DEBUG": "1",
+           "PYTHONPATH": f"{SITE}{os.pathsep}{ROOT}"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    port = free_port()
+    server = None
+    try:
+        site = Site(f"http://127.0.0.1:{port}", env)
+        site.manage("migrate", "--noinput", "-v0")
+        site.reset()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "example_site.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=SITE, env=env,
+        )
+        _wait_for(f"{site.url}/login/", server)
+        yield site
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _login(page: Page, site: Site, username: str) -> None:
+    page.goto(f"{site.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site.url}/")
+
+
+@pytest.fixture
+def context(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    options = getattr(request, "param", {}) or {}
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, site: Site) -> Iterator[Page]:
+    """A page logged in as alice, on a freshly seeded inbox."""
+    site.reset()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _login(page, site, "alice")
+    yield page
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
