@@ -37,11 +37,15 @@ def timed(function: Callable[[], Any], repeat: int, setup: Callable[[], Any] | N
     return statistics.median(times)
 
 
-def run_workloads() -> dict[str, Any]:
+def setup_django() -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
+
+
+def run_workloads() -> dict[str, Any]:
+    setup_django()
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connection
@@ -101,6 +105,10 @@ def run_workloads() -> dict[str, Any]:
         lambda: manager.mark_all_read(owner), 3, lambda: manager.mark_unread(Notification.objects.recipients([owner]))
     )
     assert Stats.objects.recipients([owner]).get().unread == 0
+
+    from bench import pages
+
+    results.update(pages.run())
     return results
 
 
@@ -123,28 +131,49 @@ ROWS = [
 ]
 
 
+def table(title: str, rows: list[tuple[str, str, str, Any]], results: dict[str, dict[str, Any]]) -> list[str]:
+    names = list(results)
+    lines = [
+        f"## {title}",
+        "",
+        "| workload | " + " | ".join(names) + " | target |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for key, label, unit, target in rows:
+        cells = []
+        for name in names:
+            value = results[name][key]
+            cells.append(f"{value:.3f} {unit}".strip() if isinstance(value, float) else f"{value}")
+        if target is None:
+            target_text = ""
+        elif unit:
+            target_text = f"< {target} {unit}"
+        else:
+            target_text = f"≤ {target}" if target > 1 else f"= {target}"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target_text} |")
+    return [*lines, ""]
+
+
 def report(results: dict[str, dict[str, Any]]) -> str:
+    from bench import pages
+
     names = list(results)
     lines = [
         "# Benchmarks",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{', '.join(results[name]['database'] for name in names)}. Medians of 3–5 runs.",
+        f"{', '.join(results[name]['database'] for name in names)}. Medians of repeated runs.",
         "Reproduce: `make bench` (runs `python -m bench.core --write BENCHMARKS.md`).",
         "",
-        "## Core (issue: core engine)",
-        "",
-        "| workload | " + " | ".join(names) + " | target |",
-        "|---|" + "---|" * len(names) + "---|",
+        *table("Core", ROWS, results),
+        *table(
+            f"Inbox pages: a recipient with {pages.OWNER_ROWS:,} notifications in a {pages.TABLE_ROWS:,}-row table "
+            "(Django test client, full middleware and templates)",
+            pages.ROWS,
+            results,
+        ),
     ]
-    for key, label, unit, target in ROWS:
-        cells = []
-        for name in names:
-            value = results[name][key]
-            cells.append(f"{value:.3f} {unit}".strip() if isinstance(value, float) else f"{value}")
-        target_text = "" if target is None else (f"< {target} {unit}" if unit else f"= {target}")
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target_text} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def main() -> int:

@@ -43,7 +43,26 @@ def inbox_head(context: template.Context) -> SafeString:
     """The kit's stylesheet and scripts: htmx 2 with its SSE extension (from django-htmx) and inbox.js."""
     nonce = context.get("csp_nonce")
     scripts = htmx_script(version=2, extensions="hx-sse", nonce=nonce)
-    return mark_safe(render_to_string("inbox/head.html", {"htmx": scripts, "csp_nonce": nonce}))
+    return mark_safe(render_to_string("inbox/head.html", {"htmx": scripts, "csp_nonce": nonce, "strings": _js_strings()}))
+
+
+def _js_strings() -> dict[str, str]:
+    """The words inbox.js shows, translated here so the script needs no catalogue of its own."""
+    from django.utils.translation import gettext as _
+
+    return {
+        "dismiss": _("Dismiss"),
+        "error": _("Something went wrong (%(status)s). Please try again."),
+        "offline": _("Could not reach the server. Check your connection."),
+        "shortcuts": _("Keyboard shortcuts"),
+        "next_previous": _("Next / previous notification"),
+        "select": _("Select"),
+        "open": _("Open"),
+        "archive": _("Archive"),
+        "read_unread": _("Mark read / unread"),
+        "help": _("This help"),
+        "close": _("Close"),
+    }
 
 
 @register.simple_tag(takes_context=True)

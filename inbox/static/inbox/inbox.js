@@ -5,6 +5,14 @@
 
   var TOAST_MS = 6000;
   var currentUid = null;
+  var strings = {};
+  try { strings = JSON.parse(document.getElementById("inbox-strings").textContent); } catch (e) { /* defaults */ }
+  function t(key, fallback) { return strings[key] || fallback; }
+  function escapeHtml(text) {
+    var div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML;
+  }
 
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
@@ -48,7 +56,7 @@
     close.type = "button";
     close.className = "inbox-toast__close";
     close.setAttribute("data-inbox-dismiss", "");
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", t("dismiss", "Dismiss"));
     close.textContent = "×";
     toast.appendChild(p);
     toast.appendChild(close);
@@ -104,15 +112,18 @@
       help.id = "inbox-help";
       help.className = "inbox-help";
       help.setAttribute("aria-labelledby", "inbox-help-title");
+      var items = [
+        ["<kbd>j</kbd> / <kbd>k</kbd>", t("next_previous", "Next / previous notification")],
+        ["<kbd>x</kbd>", t("select", "Select")],
+        ["<kbd>o</kbd> / <kbd>Enter</kbd>", t("open", "Open")],
+        ["<kbd>e</kbd>", t("archive", "Archive")],
+        ["<kbd>Shift</kbd>+<kbd>I</kbd> / <kbd>Shift</kbd>+<kbd>U</kbd>", t("read_unread", "Mark read / unread")],
+        ["<kbd>?</kbd>", t("help", "This help")],
+      ];
       help.innerHTML =
-        '<h2 id="inbox-help-title">Keyboard shortcuts</h2><dl>' +
-        "<dt><kbd>j</kbd> / <kbd>k</kbd></dt><dd>Next / previous notification</dd>" +
-        "<dt><kbd>x</kbd></dt><dd>Select</dd>" +
-        "<dt><kbd>o</kbd> or <kbd>Enter</kbd></dt><dd>Open</dd>" +
-        "<dt><kbd>e</kbd></dt><dd>Archive</dd>" +
-        "<dt><kbd>Shift</kbd>+<kbd>I</kbd> / <kbd>Shift</kbd>+<kbd>U</kbd></dt><dd>Mark read / unread</dd>" +
-        "<dt><kbd>?</kbd></dt><dd>This help</dd></dl>" +
-        '<form method="dialog"><button class="inbox-button">Close</button></form>';
+        '<h2 id="inbox-help-title">' + escapeHtml(t("shortcuts", "Keyboard shortcuts")) + "</h2><dl>" +
+        items.map(function (item) { return "<dt>" + item[0] + "</dt><dd>" + escapeHtml(item[1]) + "</dd>"; }).join("") +
+        '</dl><form method="dialog"><button class="inbox-button">' + escapeHtml(t("close", "Close")) + "</button></form>";
       document.body.appendChild(help);
     }
     if (help.open) help.close(); else help.showModal();
@@ -163,10 +174,10 @@
   /* Errors: a fragment that fails must say so. */
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr ? event.detail.xhr.status : "";
-    showToast("Something went wrong (" + status + "). Please try again.", "error");
+    showToast(t("error", "Something went wrong (%(status)s). Please try again.").replace("%(status)s", status), "error");
   });
   document.addEventListener("htmx:sendError", function () {
-    showToast("Could not reach the server. Check your connection.", "error");
+    showToast(t("offline", "Could not reach the server. Check your connection."), "error");
   });
 
   document.addEventListener("DOMContentLoaded", function () { initToasts(document); });
