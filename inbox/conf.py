@@ -33,6 +33,19 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_TYPES": ["auth.user"],
     # Categories suggested by the category filter (any slug is accepted).
     "CATEGORIES": [],
+    # --- Live updates (Server-Sent Events) ---
+    # Seconds between heartbeat comments, so proxies keep idle streams open.
+    "SSE_HEARTBEAT": 15,
+    # Milliseconds the browser waits before reconnecting (the stream's "retry:").
+    "SSE_RETRY_MS": 2000,
+    # Under WSGI (runserver) a stream holds a thread: end it after this many seconds.
+    "SSE_WSGI_SECONDS": 25,
+    # Seconds to let a burst gather before rendering one badge for all of it.
+    "SSE_COALESCE": 0.05,
+    # Toasts shown for one burst; more become a single "N new notifications".
+    "SSE_TOASTS_PER_BURST": 3,
+    # Also send each new notification's data as JSON ("notification" events). Off by default.
+    "EVENT_DATA": False,
 }
 
 #: Settings whose values are dotted paths (or lists of them), checked at startup.

@@ -131,6 +131,14 @@ class Notification(models.Model):
         return self.flags_registry.get(flag) in self.flags
 
     @property
+    def level_name(self) -> str:
+        """A stable, untranslated name for the level ("info", "error"...), for CSS classes."""
+        try:
+            return Level(self.level).name.lower()
+        except ValueError:
+            return "info"
+
+    @property
     def is_read(self) -> bool:
         return self.read_at is not None
 

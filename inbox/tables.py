@@ -43,7 +43,7 @@ class NotificationTable(tables.Table):
 
     def render_level(self, record: Notification) -> Any:
         return format_html(
-            '<span class="inbox-level inbox-level--{}">{}</span>', record.get_level_display(), record.get_level_display()
+            '<span class="inbox-level inbox-level--{}">{}</span>', record.level_name, record.get_level_display()
         )
 
     def render_sent_at(self, value: Any) -> Any:

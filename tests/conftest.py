@@ -69,3 +69,36 @@ def broker() -> Iterator[events.Broker]:
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the tests that need one; a missing binary fails the run loudly."""
+    from tests.services import RedisServer, ServiceError
+
+    try:
+        server = RedisServer().start()
+    except ServiceError as error:
+        pytest.fail(f"Cannot start redis-server for the tests: {error} (make test installs it).")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_broker(redis_server, settings):
+    """The Redis broker configured as the site's broker, with a prefix of its own per test."""
+    import uuid
+
+    settings.INBOX = {
+        "BROKER": "inbox.events.redis.RedisBroker",
+        "BROKER_OPTIONS": {"url": redis_server.url, "prefix": f"test-{uuid.uuid4().hex[:8]}:"},
+    }
+    events.reset_broker()
+    yield events.get_broker()
+    events.reset_broker()
+
+
+@pytest.fixture
+def fast_streams(settings):
+    """Short heartbeats and WSGI stream lifetimes, so stream tests finish quickly."""
+    settings.INBOX = {**settings.INBOX, "SSE_HEARTBEAT": 0.2, "SSE_WSGI_SECONDS": 1, "SSE_COALESCE": 0}

@@ -90,6 +90,50 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class RedisServer:
+    """A throwaway redis-server on a loopback port; stop() and start() again on the same port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.binary = _find_binary("redis-server", ["/usr/bin/redis-server", "/usr/local/bin/redis-server"])
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--protected-mode", "yes", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"redis-server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise ServiceError("redis-server did not answer PING")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@contextlib.contextmanager
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[0] != "postgres" or argv[1] != "--":
         print("usage: python -m tests.services postgres -- COMMAND ...", file=sys.stderr)

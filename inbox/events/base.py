@@ -23,7 +23,7 @@ class Event:
     new: tuple[str, ...] = ()
     silent: tuple[dict[str, Any], ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:  # JSON-ready, for brokers that cross processes
         return {"recipient": self.recipient, "new": list(self.new), "silent": list(self.silent)}
 
     @classmethod
@@ -42,39 +42,82 @@ class Subscription:
         self._events: deque[Event] = deque(maxlen=max_pending)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._sync_wakeup = threading.Event()
+        #: Set once the broker delivers on these channels (at once in-process; after SUBSCRIBE on Redis).
+        self.ready = threading.Event()
         self.closed = False
 
     def deliver(self, event: Event) -> None:
+        """Called by the broker, from any thread."""
         with self._lock:
             self._events.append(event)
-            loop, wakeup = self._loop, self._wakeup
-        if loop is not None and wakeup is not None:
+            loop = self._loop if self._waiter is not None else None
+        self._sync_wakeup.set()
+        if loop is not None:
             try:
-                loop.call_soon_threadsafe(wakeup.set)
+                loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop has closed
                 pass
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def drain(self) -> list[Event]:
         with self._lock:
             events = list(self._events)
             self._events.clear()
-            if self._wakeup is not None:
-                self._wakeup.clear()
+            self._sync_wakeup.clear()
         return events
+
+    def wait(self, timeout: float) -> list[Event]:
+        """Block this thread until events arrive or ``timeout`` passes (for WSGI streams)."""
+        self._sync_wakeup.wait(timeout)
+        return self.drain()
+
+    async def _arrival(self, timeout: float | None) -> None:
+        """Return once an event is pending, or after ``timeout``. One bare future, so that
+        cancelling the reader (a client went away) ends the wait at once."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._events:
+                return
+            waiter = self._waiter = loop.create_future()
+            self._loop = loop
+        handle = loop.call_later(timeout, self._wake) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            if handle is not None:
+                handle.cancel()
+            with self._lock:
+                self._waiter = None
 
     async def get(self) -> Event:
         """Wait for the next event."""
         while True:
+            await self._arrival(None)
             with self._lock:
                 if self._events:
-                    return self._events.popleft()
-                if self._wakeup is None:
-                    self._loop = asyncio.get_running_loop()
-                    self._wakeup = asyncio.Event()
-                self._wakeup.clear()
-                wakeup = self._wakeup
-            await wakeup.wait()
+                    event = self._events.popleft()
+                    if not self._events:
+                        self._sync_wakeup.clear()
+                    return event
+
+    async def next_batch(self, timeout: float) -> list[Event]:
+        """Every pending event once at least one arrives; [] after ``timeout`` seconds."""
+        await self._arrival(timeout)
+        return self.drain()
+
+    async def wait_ready(self, timeout: float = 2.0) -> bool:
+        """Wait until the broker confirms the subscription, so nothing published after this is missed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.ready.is_set() and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        return self.ready.is_set()
 
     def close(self) -> None:
         if not self.closed:

@@ -13,7 +13,7 @@ class InProcessBroker(Broker):
     """Delivers to subscriptions in the same process; enough for one server process.
 
     A publish from another process (a management command, a worker) does not reach
-    these subscribers: use the Redis broker for that.
+    these subscribers: use :class:`inbox.events.redis.RedisBroker` for that.
     """
 
     def __init__(self, **options: object) -> None:
@@ -22,6 +22,9 @@ class InProcessBroker(Broker):
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
 
     def publish(self, events: Sequence[Event]) -> None:
+        self.deliver_locally(events)
+
+    def deliver_locally(self, events: Sequence[Event]) -> None:
         with self._lock:
             targets = [(event, tuple(self._subscriptions.get(event.recipient, ()))) for event in events]
         for event, subscriptions in targets:
@@ -30,12 +33,24 @@ class InProcessBroker(Broker):
 
     def subscribe(self, channels: Iterable[str]) -> Subscription:
         subscription = Subscription(self, channels)
-        with self._lock:
-            for channel in subscription.channels:
-                self._subscriptions[channel].add(subscription)
+        self._register(subscription)
+        subscription.ready.set()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        self._unregister(subscription)
+
+    def _register(self, subscription: Subscription) -> list[str]:
+        """Add locally; returns the channels nobody here listened to before."""
+        with self._lock:
+            new = [channel for channel in subscription.channels if not self._subscriptions.get(channel)]
+            for channel in subscription.channels:
+                self._subscriptions[channel].add(subscription)
+        return new
+
+    def _unregister(self, subscription: Subscription) -> list[str]:
+        """Remove locally; returns the channels nobody here listens to any more."""
+        gone = []
         with self._lock:
             for channel in subscription.channels:
                 subscribers = self._subscriptions.get(channel)
@@ -43,3 +58,9 @@ class InProcessBroker(Broker):
                     subscribers.discard(subscription)
                     if not subscribers:
                         del self._subscriptions[channel]
+                        gone.append(channel)
+        return gone
+
+    def channels(self) -> list[str]:
+        with self._lock:
+            return list(self._subscriptions)

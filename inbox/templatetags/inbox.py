@@ -9,6 +9,7 @@ from django import template
 from django.contrib.messages import get_messages
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django_htmx.jinja import htmx_script
 
@@ -43,7 +44,14 @@ def inbox_head(context: template.Context) -> SafeString:
     """The kit's stylesheet and scripts: htmx 2 with its SSE extension (from django-htmx) and inbox.js."""
     nonce = context.get("csp_nonce")
     scripts = htmx_script(version=2, extensions="hx-sse", nonce=nonce)
-    return mark_safe(render_to_string("inbox/head.html", {"htmx": scripts, "csp_nonce": nonce, "strings": _js_strings()}))
+    request = _request(context)
+    live = request is not None and bool(recipients.for_request(request))
+    return mark_safe(render_to_string("inbox/head.html", {
+        "htmx": scripts,
+        "csp_nonce": nonce,
+        "strings": _js_strings(),
+        "events_url": reverse("inbox:events") if live else "",
+    }))
 
 
 def _js_strings() -> dict[str, str]:

@@ -180,5 +180,84 @@
     showToast(t("offline", "Could not reach the server. Check your connection."), "error");
   });
 
-  document.addEventListener("DOMContentLoaded", function () { initToasts(document); });
+  /* Live updates over Server-Sent Events.
+     Browsers allow six HTTP/1.1 connections per host, so a stream per tab would hang the
+     seventh tab. One tab (the holder of a Web Lock) keeps the stream, through htmx's SSE
+     extension, and passes every event to the other tabs on a BroadcastChannel. When it
+     closes, the lock passes to another tab, which opens the stream. */
+  var LIVE_EVENTS = ["badge", "toast", "inbox", "notification"];
+  var refreshTimer = null;
+
+  function applyLive(type, data) {
+    if (type === "badge") {
+      var badge = document.getElementById("inbox-badge");
+      if (badge) badge.outerHTML = data;
+    } else if (type === "toast") {
+      var stack = $("#inbox-toasts");
+      if (stack) { stack.insertAdjacentHTML("beforeend", data); initToasts(stack); }
+    } else if (type === "inbox") {
+      document.body.dispatchEvent(new CustomEvent("inbox:changed", { bubbles: true }));
+      scheduleRefresh();
+    } else if (type === "notification") {
+      document.body.dispatchEvent(new CustomEvent("inbox:notification", { detail: JSON.parse(data) }));
+    }
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () {
+      var results = $("#inbox-results");
+      // Never pull the table from under someone selecting rows or confirming a delete.
+      if (!results || !window.htmx || $("input[name=uid]:checked", results) || $(".inbox-confirm", results)) return;
+      htmx.ajax("GET", window.location.href, { target: "#inbox-results", swap: "outerHTML" });
+    }, 250);
+  }
+
+  function openStream(url, channel) {
+    var host = document.createElement("div");
+    host.id = "inbox-live";
+    host.hidden = true;
+    host.setAttribute("hx-ext", "sse");
+    host.setAttribute("sse-connect", url);
+    LIVE_EVENTS.forEach(function (name) {
+      var listener = document.createElement("div");
+      listener.setAttribute("sse-swap", name);
+      listener.setAttribute("hx-swap", "none");
+      host.appendChild(listener);
+    });
+    host.addEventListener("htmx:sseBeforeMessage", function (event) {
+      event.preventDefault();  // applied here, in every tab alike
+      var message = { type: event.detail.type, data: event.detail.data };
+      applyLive(message.type, message.data);
+      if (channel) channel.postMessage(message);
+    });
+    host.addEventListener("htmx:sseOpen", function () { document.documentElement.dataset.inboxLive = "leader"; });
+    document.body.appendChild(host);
+    htmx.process(host);
+  }
+
+  function startLive() {
+    var meta = document.querySelector('meta[name="inbox-events"]');
+    if (!meta || !window.htmx || !window.EventSource) return;
+    var url = meta.content;
+    var channel = window.BroadcastChannel ? new BroadcastChannel("inbox-live:" + url) : null;
+    if (channel) {
+      channel.onmessage = function (event) { applyLive(event.data.type, event.data.data); };
+    }
+    if (channel && navigator.locks) {
+      document.documentElement.dataset.inboxLive = "follower";
+      // The lock is held until this tab goes away; the next waiting tab then leads.
+      navigator.locks.request("inbox-live:" + url, function () {
+        openStream(url, channel);
+        return new Promise(function () {});
+      });
+    } else {
+      openStream(url, null);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initToasts(document);
+    startLive();
+  });
 })();
