@@ -33,15 +33,17 @@ PASSWORD = "inbox-demo"
 
 
 class Site:
-    """A running example site: its URL, and management commands against its database."""
+    """A running example site: its URL, its server process, and management commands against its database."""
 
-    def __init__(self, url: str, env: dict[str, str]) -> None:
+    def __init__(self, url: str, env: dict[str, str], port: int) -> None:
         self.url = url
         self.env = env
+        self.port = port
+        self.server: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=SITE, env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, "manage.py", *args], cwd=SITE, env=self.env, capture_output=True, text=True, timeout=300
         )
         if result.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -56,8 +58,42 @@ class Site:
             f"print(stats.counts_for([User.objects.get(username={username!r})]).unread)"
         ))
 
+    def send(self, username: str, message: str, **options: object) -> None:
+        """Send from a management command: another process than the servers."""
+        self.python(
+            "from django.contrib.auth.models import User; from inbox.services import notifier; "
+            f"notifier.send({message!r}, User.objects.get(username={username!r}), **{options!r})"
+        )
+
     def reset(self) -> None:
         self.manage("seed_demo", "--reset", "--count", "40")
+
+    def start(self) -> None:
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "example_site.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning",
+             # Open event streams never end by themselves: cancel them after 2 s on shutdown.
+             "--timeout-graceful-shutdown", "2"],
+            cwd=SITE, env=self.env,
+        )
+        _wait_for(f"{self.url}/login/", self.server)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(timeout=10)
+            self.server = None
+
+
+def site_env(workdir: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3", "DJANGO_DEBUG": "1",
+           "PYTHONPATH": f"{SITE}{os.pathsep}{ROOT}", **extra}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
 
 
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -75,29 +111,19 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="session")
 def site() -> Iterator[Site]:
+    """The example site on one uvicorn process, in-process broker (the default setup)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium.")
     workdir = tempfile.mkdtemp(prefix="inbox-e2e-")
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3", "DJANGO_DEBUG": "1",
-           "PYTHONPATH": f"{SITE}{os.pathsep}{ROOT}"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     port = free_port()
-    server = None
+    site = Site(f"http://127.0.0.1:{port}", site_env(workdir), port)
     try:
-        site = Site(f"http://127.0.0.1:{port}", env)
         site.manage("migrate", "--noinput", "-v0")
         site.reset()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "example_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=SITE, env=env,
-        )
-        _wait_for(f"{site.url}/login/", server)
+        site.start()
         yield site
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
+        site.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -40,8 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "SSE_RETRY_MS": 2000,
     # Under WSGI (runserver) a stream holds a thread: end it after this many seconds.
     "SSE_WSGI_SECONDS": 25,
-    # Seconds to let a burst gather before rendering one badge for all of it.
-    "SSE_COALESCE": 0.05,
+    # Seconds at least between two renders of one stream: the first event after a quiet spell
+    # goes out at once; a burst is gathered into one badge (and a few toasts) per interval.
+    "SSE_MIN_INTERVAL": 0.5,
     # Toasts shown for one burst; more become a single "N new notifications".
     "SSE_TOASTS_PER_BURST": 3,
     # Also send each new notification's data as JSON ("notification" events). Off by default.

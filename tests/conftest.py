@@ -101,4 +101,4 @@ def redis_broker(redis_server, settings):
 @pytest.fixture
 def fast_streams(settings):
     """Short heartbeats and WSGI stream lifetimes, so stream tests finish quickly."""
-    settings.INBOX = {**settings.INBOX, "SSE_HEARTBEAT": 0.2, "SSE_WSGI_SECONDS": 1, "SSE_COALESCE": 0}
+    settings.INBOX = {**settings.INBOX, "SSE_HEARTBEAT": 0.2, "SSE_WSGI_SECONDS": 1, "SSE_MIN_INTERVAL": 0}

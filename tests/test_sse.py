@@ -72,6 +72,36 @@ def test_toasts_only_for_the_recipients_own_notifications(alice, bob, broker):
 
 
 @pytest.mark.django_db
+def test_a_sustained_burst_renders_at_most_once_per_interval(client, alice, settings):
+    import threading
+    import time
+
+    from inbox import events
+
+    settings.INBOX = {**settings.INBOX, "SSE_HEARTBEAT": 5, "SSE_MIN_INTERVAL": 0.3, "SSE_WSGI_SECONDS": 1.2}
+    broker = events.get_broker()  # changing INBOX replaced the broker
+    client.force_login(alice)
+    chunks = iter(client.get(EVENTS).streaming_content)
+    next(chunks)
+    channel = f"auth.user:{alice.pk}"
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            broker.publish([Event(recipient=channel)])
+            time.sleep(0.002)
+
+    flooding = threading.Thread(target=flood)
+    flooding.start()
+    try:
+        renders = [chunk for chunk in chunks if b"event: badge" in chunk]
+    finally:
+        stop.set()
+        flooding.join()
+    assert 1 <= len(renders) <= 5  # ~1.2 s of events at ~500/s, at most one render per 0.3 s
+
+
+@pytest.mark.django_db
 def test_bursts_become_one_badge_and_few_toasts(alice, broker):
     from inbox.sse.stream import InboxStream
 

@@ -1,6 +1,7 @@
 """Settings for the demo: SQLite and the in-process broker unless the environment says otherwise.
 
-DATABASE_URL=postgres://user@host:5432/name selects PostgreSQL.
+DATABASE_URL=postgres://user@host:5432/name selects PostgreSQL;
+INBOX_REDIS_URL=redis://127.0.0.1:6379/0 selects the Redis broker.
 """
 
 import os
@@ -79,3 +80,7 @@ INBOX = {
     "BASE_TEMPLATE": "base.html",
     "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "test"],
 }
+if os.environ.get("INBOX_REDIS_URL"):
+    # Several server processes (or a worker, or a management command) share live events.
+    INBOX["BROKER"] = "inbox.events.redis.RedisBroker"
+    INBOX["BROKER_OPTIONS"] = {"url": os.environ["INBOX_REDIS_URL"], "prefix": "demo:inbox:"}

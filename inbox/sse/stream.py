@@ -7,6 +7,7 @@ so a lost or coalesced event never leaves a wrong badge.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -108,14 +109,20 @@ class InboxStream:
             await subscription.wait_ready()
             yield await sync_to_async(self._opening_closing)()
             heartbeat = float(conf.get("SSE_HEARTBEAT"))
+            interval = float(conf.get("SSE_MIN_INTERVAL"))
+            loop = asyncio.get_running_loop()
+            last = -interval
             while True:
                 batch = await subscription.next_batch(heartbeat)
                 if not batch:
                     yield HEARTBEAT
                     continue
-                await _sleep(float(conf.get("SSE_COALESCE")))
-                batch += subscription.drain()
+                pause = last + interval - loop.time()
+                if pause > 0:  # in a burst: gather until the interval is up
+                    await asyncio.sleep(pause)
+                    batch += subscription.drain()
                 yield await sync_to_async(self._render_closing)(batch)
+                last = loop.time()
         finally:
             subscription.close()
 
@@ -128,13 +135,19 @@ class InboxStream:
             yield self.opening()
             deadline = time.monotonic() + float(conf.get("SSE_WSGI_SECONDS"))
             heartbeat = float(conf.get("SSE_HEARTBEAT"))
+            interval = float(conf.get("SSE_MIN_INTERVAL"))
+            last = -interval
             while (remaining := deadline - time.monotonic()) > 0:
                 batch = subscription.wait(min(heartbeat, remaining))
                 if not batch:
                     yield HEARTBEAT
                     continue
-                time.sleep(float(conf.get("SSE_COALESCE")))
-                yield self.render(batch + subscription.drain())
+                pause = last + interval - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                    batch += subscription.drain()
+                yield self.render(batch)
+                last = time.monotonic()
         finally:
             subscription.close()
 
@@ -153,10 +166,3 @@ class InboxStream:
 
 def _level_name(level: Any) -> str:
     return Notification(level=level).level_name
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    if seconds > 0:
-        await asyncio.sleep(seconds)

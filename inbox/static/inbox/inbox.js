@@ -4,6 +4,7 @@
   "use strict";
 
   var TOAST_MS = 6000;
+  var MAX_TOASTS = 5;
   var currentUid = null;
   var strings = {};
   try { strings = JSON.parse(document.getElementById("inbox-strings").textContent); } catch (e) { /* defaults */ }
@@ -194,7 +195,13 @@
       if (badge) badge.outerHTML = data;
     } else if (type === "toast") {
       var stack = $("#inbox-toasts");
-      if (stack) { stack.insertAdjacentHTML("beforeend", data); initToasts(stack); }
+      if (stack) {
+        stack.insertAdjacentHTML("beforeend", data);
+        initToasts(stack);
+        // A burst must not bury the page: keep the newest few.
+        var toasts = $all("[data-inbox-toast]", stack);
+        toasts.slice(0, Math.max(0, toasts.length - MAX_TOASTS)).forEach(function (toast) { toast.remove(); });
+      }
     } else if (type === "inbox") {
       document.body.dispatchEvent(new CustomEvent("inbox:changed", { bubbles: true }));
       scheduleRefresh();
