@@ -46,6 +46,10 @@ def setup_django() -> None:
 
 def run_workloads() -> dict[str, Any]:
     setup_django()
+    if os.environ.get("INBOX_BENCH_PART") == "live":
+        from bench import live
+
+        return live.run()
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connection
@@ -154,8 +158,8 @@ def table(title: str, rows: list[tuple[str, str, str, Any]], results: dict[str, 
     return [*lines, ""]
 
 
-def report(results: dict[str, dict[str, Any]]) -> str:
-    from bench import pages
+def report(results: dict[str, dict[str, Any]], live_results: dict[str, Any]) -> str:
+    from bench import live, pages
 
     names = list(results)
     lines = [
@@ -171,6 +175,11 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             "(Django test client, full middleware and templates)",
             pages.ROWS,
             results,
+        ),
+        *table(
+            "Live updates: one uvicorn worker, Redis broker, SQLite; clients are raw sockets on loopback",
+            live.ROWS,
+            {"measured": live_results},
         ),
     ]
     return "\n".join(lines)
@@ -189,7 +198,8 @@ def main() -> int:
     results = {"SQLite": run_in_subprocess({})}
     with postgres() as url:
         results["PostgreSQL"] = run_in_subprocess({"DATABASE_URL": url})
-    text = report(results)
+    live_results = run_in_subprocess({"INBOX_BENCH_PART": "live"})
+    text = report(results, live_results)
     print(text)
     if args.write:
         # Keep the hand-written reading of the numbers (from NOTES_MARKER on) across runs.

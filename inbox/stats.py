@@ -354,3 +354,29 @@ def _counts_of(key: Key) -> Counts:
         cursor.execute(sql, key)
         row = cursor.fetchone()
     return Counts(*row) if row else Counts()
+
+
+def counts_by_key(keys: Iterable[Key]) -> dict[Key, Counts]:
+    """Counts of many recipients in one query (chunked): how live streams woken together read badges."""
+    quote = connection.ops.quote_name
+    result: dict[Key, Counts] = {}
+    ordered = sorted(set(keys))
+    for chunk in _chunks(ordered):
+        source = rows.source(["int", "text"])
+        sql = (
+            f"SELECT s.{quote('recipient_type_id')}, s.{quote('recipient_id')}, "
+            f"{', '.join('s.' + quote(name) for name in COUNTERS)} FROM {quote(_stats_table())} s "
+            f"JOIN ({source}) k ON s.{quote('recipient_type_id')} = k.c0 AND s.{quote('recipient_id')} = k.c1"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [rows.encode(chunk)])
+            for type_id, object_id, *values in cursor.fetchall():
+                result[(type_id, object_id)] = Counts(*values)
+    return result
+
+
+def total(counts: Iterable[Counts]) -> Counts:
+    """The sum of several recipients' counts (a shared inbox)."""
+    fields = [field.name for field in dataclasses.fields(Counts)]
+    items = list(counts)
+    return Counts(**{name: sum(getattr(c, name) for c in items) for name in fields})

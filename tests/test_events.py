@@ -25,7 +25,9 @@ def test_send_publishes_after_commit_to_each_recipient(alice, bob, broker, djang
             assert mine.drain() == []  # nothing before commit
         for callback in callbacks:
             callback()
-        assert mine.drain() == [Event(recipient=channel(alice), new=(str(for_alice.uid),))]
+        [event] = mine.drain()
+        assert (event.recipient, event.new) == (channel(alice), (str(for_alice.uid),))
+        assert event.details[0]["message"] == "hi" and event.details[0]["uid"] == str(for_alice.uid)
         assert [event.recipient for event in theirs.drain()] == [channel(bob)]
 
 
@@ -85,5 +87,5 @@ def test_subscription_keeps_the_newest_when_full(broker):
 
 
 def test_event_round_trips_as_dict():
-    event = Event(recipient="auth.user:1", new=("a",), silent=({"message": "m"},))
+    event = Event(recipient="auth.user:1", new=("a",), silent=({"message": "m"},), details=({"uid": "a"},))
     assert Event.from_dict(event.as_dict()) == event

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
+from inbox import stats
 from inbox.asgi import with_inbox_events
 from inbox.events.base import Event
 from inbox.services import notifier
@@ -67,7 +68,7 @@ def test_toasts_only_for_the_recipients_own_notifications(alice, bob, broker):
 
     [theirs] = notifier.send("bob's private note", bob)
     # An event for alice that names bob's notification must not leak it.
-    chunk = InboxStream([alice]).render([Event(recipient=f"auth.user:{alice.pk}", new=(str(theirs.uid),))])
+    chunk = InboxStream([alice]).render_now([Event(recipient=f"auth.user:{alice.pk}", new=(str(theirs.uid),))])
     assert b"private" not in chunk and events_in(chunk) == ["badge", "inbox"]
 
 
@@ -102,12 +103,48 @@ def test_a_sustained_burst_renders_at_most_once_per_interval(client, alice, sett
 
 
 @pytest.mark.django_db
+def test_toasts_come_from_the_event_without_a_query(alice, broker, django_assert_num_queries):
+    from inbox.sse.stream import InboxStream
+
+    [sent] = notifier.send("carried", alice)
+    stream = InboxStream([alice])
+    stream.prepare()
+    event = Event(recipient="x", new=(str(sent.uid),), details=({"uid": str(sent.uid), "message": "carried",
+                                                                 "level": 20, "sent_at": "now"},))
+    details, bare = stream.carried([event])
+    assert bare == [] and details[0]["message"] == "carried"
+    with django_assert_num_queries(0):
+        chunk = stream.render([event], stats.Counts(unread=1, total=1), details)
+    assert b"carried" in chunk and b"1 unread notification" in chunk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streams_woken_together_share_one_count_query(alice, bob, carol, monkeypatch):
+    from inbox.recipients import keys_of
+    from inbox.sse.stream import CountsBatcher
+
+    notifier.send("x", [alice, bob])
+    keys = keys_of([alice, bob, carol])
+    reads: list[set] = []
+    original = stats.counts_by_key
+    monkeypatch.setattr(stats, "counts_by_key", lambda wanted: reads.append(set(wanted)) or original(wanted))
+    batcher = CountsBatcher()
+
+    async def together():
+        return await asyncio.gather(*[batcher.counts([key]) for key in keys], batcher.counts(keys[:2]))
+
+    results = asyncio.run(together())
+    assert [c.unread for c in results] == [1, 1, 0, 2]  # the last one sums a shared inbox
+    assert reads == [set(keys)]  # one read for all four streams
+
+
+@pytest.mark.django_db
 def test_bursts_become_one_badge_and_few_toasts(alice, broker):
     from inbox.sse.stream import InboxStream
 
     sent = [notifier.send(f"n{i}", alice)[0] for i in range(6)]
     batch = [Event(recipient=f"auth.user:{alice.pk}", new=(str(n.uid),)) for n in sent]
-    chunk = InboxStream([alice]).render(batch)
+    chunk = InboxStream([alice]).render_now(batch)
     assert events_in(chunk) == ["badge", "toast", "toast", "toast", "inbox"]
     assert b"6 unread notifications" in chunk and b"4 more new notifications" in chunk
 
@@ -119,7 +156,7 @@ def test_silent_notifications_and_event_data(alice, broker, settings):
     settings.INBOX = {**settings.INBOX, "EVENT_DATA": True}
     [stored] = notifier.send("stored", alice)
     silent = {"uid": "s", "message": "<i>psst</i>", "level": 30, "category": "", "url": "", "sent_at": "now"}
-    chunk = InboxStream([alice]).render([Event(recipient="x", new=(str(stored.uid),), silent=(silent,))])
+    chunk = InboxStream([alice]).render_now([Event(recipient="x", new=(str(stored.uid),), silent=(silent,))])
     assert events_in(chunk) == ["badge", "toast", "toast", "inbox", "notification"]
     assert b"&lt;i&gt;psst&lt;/i&gt;" in chunk and b"inbox-toast--warning" in chunk
     assert b'"message": "stored"' in chunk

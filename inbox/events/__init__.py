@@ -9,9 +9,9 @@ from functools import cache
 from django.db import transaction
 
 from inbox import conf
-from inbox.events.base import Broker, Event, Subscription
+from inbox.events.base import Broker, Event, Subscription, describe
 
-__all__ = ["Broker", "Event", "Subscription", "get_broker", "publish_on_commit", "reset_broker"]
+__all__ = ["Broker", "Event", "Subscription", "describe", "get_broker", "publish_on_commit", "reset_broker"]
 
 logger = logging.getLogger("inbox.events")
 

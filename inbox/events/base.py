@@ -22,13 +22,33 @@ class Event:
     recipient: str
     new: tuple[str, ...] = ()
     silent: tuple[dict[str, Any], ...] = ()
+    #: What a toast needs for each of ``new`` (see :func:`describe`), so streams need no query for it.
+    details: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:  # JSON-ready, for brokers that cross processes
-        return {"recipient": self.recipient, "new": list(self.new), "silent": list(self.silent)}
+        return {"recipient": self.recipient, "new": list(self.new), "silent": list(self.silent),
+                "details": list(self.details)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        return cls(recipient=data["recipient"], new=tuple(data.get("new", ())), silent=tuple(data.get("silent", ())))
+        return cls(
+            recipient=data["recipient"],
+            new=tuple(data.get("new", ())),
+            silent=tuple(data.get("silent", ())),
+            details=tuple(data.get("details", ())),
+        )
+
+
+def describe(notification: Any) -> dict[str, Any]:
+    """A notification as events carry it (and as EVENT_DATA sends it to the browser)."""
+    return {
+        "uid": str(notification.uid),
+        "message": notification.message,
+        "level": notification.level,
+        "category": notification.category,
+        "url": notification.url,
+        "sent_at": notification.sent_at.isoformat(),
+    }
 
 
 class Subscription:

@@ -255,12 +255,20 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
             )
             deltas = stats.Deltas()
             deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
-            new: dict[Key, list[str]] = {}
-            for type_id, object_id, uid in rows.values_list("recipient_type_id", "recipient_id", "uid"):
-                new.setdefault((type_id, object_id), []).append(str(uid))
+            new: dict[Key, list[Notification]] = {}
+            fields = ("uid", "recipient_type_id", "recipient_id", "message", "level", "category", "url", "sent_at")
+            for notification in rows.only(*fields):
+                new.setdefault((notification.recipient_type_id, notification.recipient_id), []).append(notification)
             count = rows.update(is_published=True, updated_at=now)
             stats.apply(deltas, now=now)
-            events.publish_on_commit([events.Event(recipient=label(key), new=tuple(uids)) for key, uids in new.items()])
+            events.publish_on_commit([
+                events.Event(
+                    recipient=label(key),
+                    new=tuple(str(n.uid) for n in due),
+                    details=tuple(events.describe(n) for n in due),
+                )
+                for key, due in new.items()
+            ])
             if count:
                 notifications_updated.send(sender=Notification, recipients=sorted(new))
         published += count

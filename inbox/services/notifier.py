@@ -131,6 +131,7 @@ def send(
                     events.Event(
                         recipient=_prefix(prefixes, n.recipient_type_id) + n.recipient_id,
                         new=(str(n.uid),),
+                        details=(events.describe(n),),
                     )
                     for n in notifications
                 ]
@@ -227,19 +228,7 @@ def _send_silent(
         notifications.append(notification)
     events.publish_on_commit(
         [
-            events.Event(
-                recipient=label(_key(n)),
-                silent=(
-                    {
-                        "uid": str(n.uid),
-                        "message": n.message,
-                        "level": n.level,
-                        "category": n.category,
-                        "url": n.url,
-                        "sent_at": n.sent_at.isoformat(),
-                    },
-                ),
-            )
+            events.Event(recipient=label(_key(n)), silent=(events.describe(n),))
             for n in notifications
         ]
     )

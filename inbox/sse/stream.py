@@ -1,28 +1,33 @@
 """What one browser's event stream says, for the recipients its request may see.
 
-The database is the truth: an event only means "this recipient changed". On every
-(re)connect the stream sends the current badge first; after events it re-reads the counts,
-so a lost or coalesced event never leaves a wrong badge.
+The database is the truth: an event only means "this recipient changed" (plus, for new
+notifications, what their toast shows). On every (re)connect the stream sends the current
+badge first; after events it re-reads the counts, so a lost or coalesced event never leaves a
+wrong badge. Streams woken together (a broadcast) share one query for their counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, connection
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.translation import ngettext
+from django.utils.translation import get_language, ngettext
 
 from inbox import conf, events, stats
-from inbox.events.base import Event
+from inbox.events.base import Event, describe
 from inbox.models import Notification
-from inbox.recipients import keys_of, label
+from inbox.recipients import Key, keys_of, label
+
+HEARTBEAT = b": ping\n\n"
 
 
 def sse(event: str, data: str) -> bytes:
@@ -31,52 +36,41 @@ def sse(event: str, data: str) -> bytes:
     return f"event: {event}\n{lines}\n".encode()
 
 
-HEARTBEAT = b": ping\n\n"
-
-
 class InboxStream:
     """The event stream for one request's recipients."""
 
     def __init__(self, recipients: Sequence[Any]) -> None:
         self.recipients = list(recipients)
+        self.keys: list[Key] = []
 
-    def channels(self) -> list[str]:
-        """The broker channels to listen on (may query content types: call it from sync code)."""
-        return [label(key) for key in keys_of(self.recipients)]
+    def prepare(self) -> list[str]:
+        """Resolve the recipients' keys; returns the broker channels. Sync: it may query content types."""
+        self.keys = keys_of(self.recipients)
+        return [label(key) for key in self.keys]
 
-    # -- rendering (sync: templates and ORM) ------------------------------------------------------
+    # -- rendering: no database access, so it can run in the event loop ----------------------------
 
-    def opening(self) -> bytes:
-        return f"retry: {int(conf.get('SSE_RETRY_MS'))}\n\n".encode() + self.badge()
+    def opening(self, counts: stats.Counts) -> bytes:
+        return f"retry: {int(conf.get('SSE_RETRY_MS'))}\n\n".encode() + self.badge(counts)
 
-    def badge(self) -> bytes:
-        counts = stats.counts_for(self.recipients)
-        html = render_to_string("inbox/badge.html#badge", {"inbox_counts": counts})
-        return sse("badge", html.strip())
+    def badge(self, counts: stats.Counts) -> bytes:
+        return _badge_event(counts, get_language())
 
-    def render(self, batch: Sequence[Event]) -> bytes:
+    def render(self, batch: Sequence[Event], counts: stats.Counts, details: Sequence[dict[str, Any]]) -> bytes:
         """One burst of events: a fresh badge, toasts for what is new, and an inbox refresh."""
-        uids = list(dict.fromkeys(uid for event in batch for uid in event.new))
         silent = [payload for event in batch for payload in event.silent]
-        new = list(
-            Notification.objects.recipients(self.recipients)
-            .filter(uid__in=uids[-200:])
-            .order_by("-sent_at", "-id")
-        ) if uids else []
-        out = [self.badge()]
-        out.extend(self.toasts(new, silent))
-        out.append(sse("inbox", "changed"))
-        if conf.get("EVENT_DATA") and (new or silent):
-            data = [self.data(n) for n in new] + silent
-            out.append(sse("notification", json.dumps(data)))
+        out = [self.badge(counts), *self.toasts(list(details), silent), sse("inbox", "changed")]
+        if conf.get("EVENT_DATA") and (details or silent):
+            out.append(sse("notification", json.dumps([*details, *silent])))
         return b"".join(out)
 
-    def toasts(self, new: list[Notification], silent: list[dict[str, Any]]) -> list[bytes]:
+    def toasts(self, new: list[dict[str, Any]], silent: list[dict[str, Any]]) -> list[bytes]:
         limit = int(conf.get("SSE_TOASTS_PER_BURST"))
         items = [
-            {"text": n.message, "level": n.level_name, "url": reverse("inbox:detail", args=[n.uid])}
-            for n in new
-        ] + [{"text": p.get("message", ""), "level": _level_name(p.get("level")), "url": ""} for p in silent]
+            {"text": item.get("message", ""), "level": _level_name(item.get("level")),
+             "url": reverse("inbox:detail", args=[item["uid"]]) if item in new else ""}
+            for item in [*new, *silent]
+        ]
         if len(items) > limit:
             more = len(items) - (limit - 1)
             items = items[: limit - 1] + [{
@@ -85,29 +79,43 @@ class InboxStream:
                 "level": "info",
                 "url": reverse("inbox:list"),
             }]
-        return [
-            sse("toast", render_to_string("inbox/toasts.html#toast", {"toast": item}).strip()) for item in items
-        ]
+        return [sse("toast", render_to_string("inbox/toasts.html#toast", {"toast": item}).strip()) for item in items]
+
+    # -- what a burst is about ----------------------------------------------------------------------
 
     @staticmethod
-    def data(notification: Notification) -> dict[str, Any]:
-        return {
-            "uid": str(notification.uid),
-            "message": notification.message,
-            "level": notification.level,
-            "category": notification.category,
-            "url": notification.url,
-            "sent_at": notification.sent_at.isoformat(),
-        }
+    def carried(batch: Sequence[Event]) -> tuple[list[dict[str, Any]], list[str]]:
+        """New notifications described by the events themselves, and the uids that came bare."""
+        details: dict[str, dict[str, Any]] = {}
+        for event in batch:
+            for item in event.details:
+                details[item["uid"]] = item
+        bare = [uid for event in batch for uid in event.new if uid not in details]
+        ordered = sorted(details.values(), key=lambda item: item.get("sent_at", ""), reverse=True)
+        return ordered, list(dict.fromkeys(bare))
+
+    def fetch(self, uids: list[str]) -> list[dict[str, Any]]:
+        """Details for uids an event named without describing them, read from the database —
+        scoped to these recipients, so an event can never show someone else's notification."""
+        if not uids:
+            return []
+        rows = Notification.objects.recipients(self.recipients).filter(uid__in=uids[-200:]).order_by("-sent_at", "-id")
+        return [describe(n) for n in rows]
+
+    def render_now(self, batch: Sequence[Event]) -> bytes:
+        """Render a burst from synchronous code, reading what it needs from the database."""
+        details, bare = self.carried(batch)
+        return self.render(batch, stats.counts_for(self.recipients), details + self.fetch(bare))
 
     # -- streaming --------------------------------------------------------------------------------
 
     async def aiter(self) -> AsyncIterator[bytes]:
-        """For ASGI servers: waits without a thread; the ORM work runs in Django's one sync thread."""
-        subscription = events.get_broker().subscribe(await sync_to_async(self.channels)())
+        """For ASGI servers: waits without a thread; database reads are batched across streams."""
+        channels = await sync_to_async(self.prepare)()
+        subscription = events.get_broker().subscribe(channels)
         try:
             await subscription.wait_ready()
-            yield await sync_to_async(self._opening_closing)()
+            yield self.opening(await _batcher().counts(self.keys))
             heartbeat = float(conf.get("SSE_HEARTBEAT"))
             interval = float(conf.get("SSE_MIN_INTERVAL"))
             loop = asyncio.get_running_loop()
@@ -121,7 +129,10 @@ class InboxStream:
                 if pause > 0:  # in a burst: gather until the interval is up
                     await asyncio.sleep(pause)
                     batch += subscription.drain()
-                yield await sync_to_async(self._render_closing)(batch)
+                details, bare = self.carried(batch)
+                if bare:
+                    details += await sync_to_async(self.fetch)(bare)
+                yield self.render(batch, await _batcher().counts(self.keys), details)
                 last = loop.time()
         finally:
             subscription.close()
@@ -129,10 +140,10 @@ class InboxStream:
     def iter(self) -> Iterator[bytes]:
         """For WSGI servers (runserver): holds a thread, so it ends after SSE_WSGI_SECONDS and the
         browser reconnects (it gets the current badge again at once)."""
-        subscription = events.get_broker().subscribe(self.channels())
+        subscription = events.get_broker().subscribe(self.prepare())
         try:
             subscription.ready.wait(2)
-            yield self.opening()
+            yield self.opening(stats.counts_for(self.recipients))
             deadline = time.monotonic() + float(conf.get("SSE_WSGI_SECONDS"))
             heartbeat = float(conf.get("SSE_HEARTBEAT"))
             interval = float(conf.get("SSE_MIN_INTERVAL"))
@@ -146,22 +157,73 @@ class InboxStream:
                 if pause > 0:
                     time.sleep(pause)
                     batch += subscription.drain()
-                yield self.render(batch)
+                yield self.render_now(batch)
                 last = time.monotonic()
         finally:
             subscription.close()
 
-    def _opening_closing(self) -> bytes:
-        try:
-            return self.opening()
-        finally:
-            close_old_connections()
 
-    def _render_closing(self, batch: Sequence[Event]) -> bytes:
+class CountsBatcher:
+    """Collects the count reads of every stream woken in the same moment into one query.
+
+    A broadcast to 1,000 connected users wakes 1,000 streams at once; each asks for its badge
+    here, and one query (in Django's sync thread) answers them all.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[Key, ...], list[asyncio.Future[stats.Counts]]] = {}
+        self.flushing = False
+
+    async def counts(self, keys: Sequence[Key]) -> stats.Counts:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[stats.Counts] = loop.create_future()
+        self.pending.setdefault(tuple(keys), []).append(future)
+        if not self.flushing:
+            self.flushing = True
+            loop.create_task(self.flush())
+        return await future
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)  # let every stream woken by the same messages ask first
+        pending, self.pending, self.flushing = self.pending, {}, False
         try:
-            return self.render(batch)
-        finally:
-            close_old_connections()
+            found = await sync_to_async(_read_counts)({key for keys in pending for key in keys})
+        except Exception as error:
+            for futures in pending.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for keys, futures in pending.items():
+            counts = stats.total(found.get(key, stats.Counts()) for key in keys)
+            for future in futures:
+                if not future.done():
+                    future.set_result(counts)
+
+
+def _read_counts(keys: set[Key]) -> dict[Key, stats.Counts]:
+    try:
+        return stats.counts_by_key(keys)
+    except DatabaseError:
+        connection.close()  # a broken connection (database restart): the next read reconnects
+        raise
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CountsBatcher] = weakref.WeakKeyDictionary()
+
+
+def _batcher() -> CountsBatcher:
+    loop = asyncio.get_running_loop()
+    if loop not in _batchers:
+        _batchers[loop] = CountsBatcher()
+    return _batchers[loop]
+
+
+@functools.lru_cache(maxsize=512)
+def _badge_event(counts: stats.Counts, language: str | None) -> bytes:
+    """The badge depends only on the counts (and the language): a broadcast wakes many streams
+    whose counts are equal, and they share one rendering. Counts is a frozen dataclass."""
+    return sse("badge", render_to_string("inbox/badge.html#badge", {"inbox_counts": counts}).strip())
 
 
 def _level_name(level: Any) -> str:
