@@ -46,9 +46,10 @@ system-deps:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-## bench: core benchmarks on SQLite and PostgreSQL; writes BENCHMARKS.md
+## bench: core, pages, live updates, then the peers side by side; writes BENCHMARKS.md (about 15 min)
 bench: system-deps $(VENV)/.installed
 	$(BIN)/python -m bench.core --write BENCHMARKS.md
+	$(BIN)/python -m bench.peers.run --write BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) example_site/db.sqlite3 .pytest_cache

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-NOTES_MARKER = "### Reading the numbers"
 FANOUT = 10_000
 INBOX_SIZE = 100_000
 
@@ -163,11 +162,9 @@ def report(results: dict[str, dict[str, Any]], live_results: dict[str, Any]) -> 
 
     names = list(results)
     lines = [
-        "# Benchmarks",
-        "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{', '.join(results[name]['database'] for name in names)}. Medians of repeated runs.",
-        "Reproduce: `make bench` (runs `python -m bench.core --write BENCHMARKS.md`).",
+        "Reproduce: `make bench` (this part: `python -m bench.core --write BENCHMARKS.md`).",
         "",
         *table("Core", ROWS, results),
         *table(
@@ -202,15 +199,9 @@ def main() -> int:
     text = report(results, live_results)
     print(text)
     if args.write:
-        # Keep the hand-written reading of the numbers (from NOTES_MARKER on) across runs.
-        notes = ""
-        if os.path.exists(args.write):
-            with open(args.write) as handle:
-                existing = handle.read()
-            if NOTES_MARKER in existing:
-                notes = "\n" + existing[existing.index(NOTES_MARKER) :]
-        with open(args.write, "w") as handle:
-            handle.write(text + notes)
+        from bench.report import replace_section
+
+        replace_section(args.write, "core", text)
     return 0
 
 

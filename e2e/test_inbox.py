@@ -149,34 +149,28 @@ def test_the_same_flows_without_javascript(page: Page, site: Site):
     expect(page.locator(".inbox-detail__facts")).to_contain_text("Read")
 
 
+def press_until(page: Page, key: str, condition: str, what: str, limit: int = 80) -> None:
+    """Press ``key`` until the JavaScript ``condition`` holds: proves ``what`` is keyboard-reachable."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate(condition):
+            return
+    pytest.fail(f"{what} is not reachable with {key}")
+
+
 def test_keyboard_only(page: Page, site: Site):
     page.goto(f"{site.url}/inbox/")
     before = badge_count(page)
     mark_page(page)
     # Filter: tab to the status select and change it with the arrow keys.
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "id_status":
-            break
-    else:
-        pytest.fail("the status filter is not reachable with Tab")
+    press_until(page, "Tab", "document.activeElement.id === 'id_status'", "the status filter")
     page.keyboard.press("ArrowDown")
     page.wait_for_url(re.compile(r"status=unread"))
     # Select: tab on to the first row's checkbox and tick it with Space.
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.name") == "uid":
-            break
-    else:
-        pytest.fail("no row checkbox is reachable with Tab")
+    press_until(page, "Tab", "document.activeElement.name === 'uid'", "a row checkbox")
     page.keyboard.press("Space")
     # Mark read: shift+tab back to the button and press Enter.
-    for _ in range(40):
-        page.keyboard.press("Shift+Tab")
-        if page.evaluate("document.activeElement.dataset.inboxAction") == "read":
-            break
-    else:
-        pytest.fail("the mark-read button is not reachable with Shift+Tab")
+    press_until(page, "Shift+Tab", "document.activeElement.dataset.inboxAction === 'read'", "the mark-read button")
     page.keyboard.press("Enter")
     expect_badge(page, before - 1)
     # Shortcuts: j moves to a row, x selects it, shift+I marks it read.

@@ -61,6 +61,15 @@ def open_tab(context: BrowserContext, site: Site, path: str = "/inbox/") -> Page
     return page
 
 
+def alice_on(context: BrowserContext, site: Site, path: str) -> Page:
+    """A tab signed in as alice on ``path``, with the event stream open."""
+    page = context.new_page()
+    _login(page, site, "alice")
+    page.goto(f"{site.url}{path}")
+    wait_for_leader([page])
+    return page
+
+
 def wait_for_leader(pages: list[Page]) -> None:
     deadline = time.monotonic() + LIVE_TIMEOUT / 1000
     while time.monotonic() < deadline:
@@ -71,10 +80,7 @@ def wait_for_leader(pages: list[Page]) -> None:
 
 
 def test_a_send_from_another_process_pops_up_live(live_context: BrowserContext, live: LiveSites):
-    page = live_context.new_page()
-    _login(page, live.a, "alice")
-    page.goto(f"{live.a.url}/inbox/")
-    wait_for_leader([page])
+    page = alice_on(live_context, live.a, "/inbox/")
     before = badge_count(page)
     mark_page(page)
     # bob sends from the form served by process B
@@ -128,10 +134,7 @@ def test_eight_tabs_share_one_stream_and_all_stay_live(live_context: BrowserCont
 
 
 def test_the_page_recovers_after_a_server_restart(live_context: BrowserContext, live: LiveSites):
-    page = live_context.new_page()
-    _login(page, live.a, "alice")
-    page.goto(f"{live.a.url}/inbox/")
-    wait_for_leader([page])
+    page = alice_on(live_context, live.a, "/inbox/")
     before = badge_count(page)
     mark_page(page)
     live.a.stop()
@@ -145,10 +148,7 @@ def test_the_page_recovers_after_a_server_restart(live_context: BrowserContext, 
 
 
 def test_a_burst_of_2000_ends_on_the_database_count(live_context: BrowserContext, live: LiveSites):
-    page = live_context.new_page()
-    _login(page, live.a, "alice")
-    page.goto(f"{live.a.url}/")
-    wait_for_leader([page])
+    page = alice_on(live_context, live.a, "/")
     page.evaluate(
         "document.addEventListener('htmx:sseBeforeMessage', e => { if (e.detail.type === 'badge') "
         "window.__inboxRenders = (window.__inboxRenders || 0) + 1; })"
@@ -166,10 +166,7 @@ def test_a_burst_of_2000_ends_on_the_database_count(live_context: BrowserContext
 
 
 def test_scheduled_notification_pops_up_when_published(live_context: BrowserContext, live: LiveSites):
-    page = live_context.new_page()
-    _login(page, live.a, "alice")
-    page.goto(f"{live.a.url}/")
-    wait_for_leader([page])
+    page = alice_on(live_context, live.a, "/")
     before = badge_count(page)
     live.a.python(
         "from datetime import timedelta; from django.utils import timezone; "

@@ -1,0 +1,3 @@
+from bench.peers.settings import SYSTEM
+
+urlpatterns = SYSTEM.urls()
