@@ -34,6 +34,7 @@ PEERS = {
 COMMON = ["Django>=5.2,<6", "psycopg[binary]>=3.1", "dj-database-url>=2.1"]
 REPEAT = 3
 RUN_TIMEOUT_S = 240
+RAW = ROOT / "bench" / "results" / "peers.json"  # every run's numbers (git-ignored)
 
 
 def python_for(system: str) -> str:
@@ -95,6 +96,13 @@ def fresh_database(kind: str, pg_url: str | None, label: str) -> str:
     return pg_url.rsplit("/", 1)[0] + "/" + name
 
 
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per key over a system's runs; keys no run reported stay absent."""
+    keys = {key for run in runs for key in run}
+    medians = {key: median_of(runs, key) for key in keys}
+    return {key: value for key, value in medians.items() if value is not None}
+
+
 def median_of(runs: list[dict[str, Any]], key: str) -> Any:
     values = [run.get(key) for run in runs]
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -118,6 +126,7 @@ def main() -> int:
     systems = ["ours", "community", "hq", "wc"]
     results: dict[str, dict[str, dict[str, Any]]] = {}
     floors: dict[str, float] = {}
+    raw: dict[str, Any] = {}
     with postgres() as pg_url:
         for kind in ("sqlite", "postgresql"):
             runs: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
@@ -129,8 +138,8 @@ def main() -> int:
             floors[kind] = statistics.median(
                 floor_executemany(fresh_database(kind, pg_url, f"floor-{i}")) for i in range(args.repeat)
             )
-            keys = sorted({key for system_runs in runs.values() for run in system_runs for key in run})
-            results[kind] = {system: {key: median_of(runs[system], key) for key in keys} for system in systems}
+            results[kind] = {system: aggregate(runs[system]) for system in systems}
+            raw[kind] = runs
     from bench.peers import browser
 
     try:
@@ -138,6 +147,8 @@ def main() -> int:
     except Exception as error:  # reported, not hidden
         live = {"error": f"{type(error).__name__}: {error}"}
     text = report(results, floors, versions, time.monotonic() - started, live)
+    RAW.parent.mkdir(exist_ok=True)
+    RAW.write_text(json.dumps({"raw": raw, "floors": floors, "live": live}, indent=1))
     print(text)
     if args.write:
         replace_section(args.write, "peers", text)
@@ -217,7 +228,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]], floors: dict[str, floa
             cells = [cell(by_system[s], key, unit) for s in ["ours", *peers]]
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio(ours, best)} |")
         lines.append(f"| raw `executemany` of the same 10,000 rows (the floor) | {floors[kind]:.3f} s | | | | "
-                     f"ours ÷ floor: {ratio(floors[kind], by_system['ours'].get('fanout_10000'))} |")
+                     f"our fan-out ÷ floor: {ratio(floors[kind], by_system['ours'].get('fanout_10000'))} |")
         lines.append("")
         for system in ("hq", "wc", "community"):
             if "load_error" in by_system[system]:
