@@ -17,6 +17,18 @@ from inbox.services import notifier
 EVENTS = "/inbox/events/"
 
 
+@pytest.fixture(autouse=True)
+def close_stream_connections():
+    """Streams read through asgiref's sync thread: close its connection so the test database can be dropped."""
+    yield
+    from django.db import connections
+
+    async def close() -> None:
+        await sync_to_async(connections.close_all)()
+
+    asyncio.run(close())
+
+
 def events_in(chunk: bytes) -> list[str]:
     return [line.split(":", 1)[1].strip() for line in chunk.decode().splitlines() if line.startswith("event:")]
 
