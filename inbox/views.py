@@ -7,6 +7,7 @@ JavaScript (post, redirect, get) and, for HTMX requests, answers with the fragme
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlencode
 
@@ -86,8 +87,7 @@ class InboxListMixin(InboxViewMixin):
         """The context of the list for ``params``, and the status code (400 for bad input)."""
         filterset = self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
         table_class = self.get_table_class()
-        sortable = [column.name for column in table_class(Notification.objects.none()).columns if column.orderable]
-        list_form = ListParamsForm(params, sortable=sortable)
+        list_form = ListParamsForm(params, sortable=sortable_columns(table_class))
         errors = []
         if not filterset.is_valid():
             errors += [f"{filterset.form.fields[name].label}: {' '.join(e)}" if name in filterset.form.fields
@@ -296,6 +296,12 @@ class PreviewView(InboxViewMixin, View):
 
         context = preview_context(request, self.recipients, limit=5)
         return HttpResponse(render_to_string("inbox/preview.html#items", context, request=request))
+
+
+@functools.cache
+def sortable_columns(table_class: type) -> list[str]:
+    """The names a ``sort`` parameter may use: fixed per table class, so worked out once."""
+    return [column.name for column in table_class(Notification.objects.none()).columns if column.orderable]
 
 
 def done_message(action: str, count: int) -> str:
