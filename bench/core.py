@@ -164,7 +164,7 @@ def report(results: dict[str, dict[str, Any]], live_results: dict[str, Any]) -> 
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{', '.join(results[name]['database'] for name in names)}. Medians of repeated runs.",
-        "Reproduce: `make bench` (this part: `python -m bench.core --write BENCHMARKS.md`).",
+        "Reproduce: `make bench-core` (`python -m bench.core --write BENCHMARKS.md`).",
         "",
         *table("Core", ROWS, results),
         *table(
