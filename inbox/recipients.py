@@ -160,4 +160,13 @@ def for_request(request: HttpRequest) -> list[models.Model]:
     """The recipients whose notifications ``request`` may see, from ``INBOX["RECIPIENTS_RESOLVER"]``."""
     from inbox import conf
 
-    return list(conf.load(conf.get("RECIPIENTS_RESOLVER"))(request))
+    # The badge, preview, head and view of one page all ask: resolve once per request,
+    # so a resolver that queries the database costs one query, not five.
+    cached = getattr(request, "_inbox_recipients", None)
+    if cached is None:
+        cached = list(conf.load(conf.get("RECIPIENTS_RESOLVER"))(request))
+        try:
+            request._inbox_recipients = cached
+        except AttributeError:  # an object that takes no attributes: resolve every time
+            pass
+    return list(cached)
