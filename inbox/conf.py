@@ -22,6 +22,20 @@ DEFAULTS: dict[str, Any] = {
     "BROKER_OPTIONS": {},
     # Rows per INSERT when sending.
     "BATCH_SIZE": 1000,
+    # Rows per short transaction when deleting, changing flags or recounting in bulk, so a huge
+    # operation never holds the Stats rows of every recipient (and every sender) at once.
+    "CHANGE_BATCH_SIZE": 2000,
+    # The longest message send() accepts, in characters (after formatting).
+    "MAX_MESSAGE_LENGTH": 10_000,
+    # Message templates may read these objects' concrete fields, except any whose name contains
+    # one of these words (case-insensitive); see docs/core.md, "Message templates".
+    "MESSAGE_HIDDEN_FIELDS": ["password", "email", "token", "secret", "key", "hash", "salt", "otp",
+                              "phone", "last_login", "is_superuser", "is_staff"],
+    # Hosts a notification's absolute link may point at, besides settings.ALLOWED_HOSTS.
+    "LINK_HOSTS": [],
+    # Models whose deletion erases their notifications and Stats ("app_label.Model");
+    # None means settings.AUTH_USER_MODEL.
+    "RECIPIENT_MODELS": None,
     # --- UI kit ---
     # The template the inbox pages extend; it must define {% block content %}.
     "BASE_TEMPLATE": "inbox/base.html",
@@ -47,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
     "SSE_TOASTS_PER_BURST": 3,
     # Also send each new notification's data as JSON ("notification" events). Off by default.
     "EVENT_DATA": False,
+    # Characters of a message an event carries (toast text); the full text stays in the database.
+    "EVENT_PREVIEW_LENGTH": 280,
+    # Open streams allowed per session (past it the oldest is closed) and per user (past it: 429).
+    "SSE_MAX_STREAMS_PER_SESSION": 3,
+    "SSE_MAX_STREAMS_PER_USER": 10,
+    # {% inbox_head %} loads htmx 2 and its SSE extension; set False when the site loads them itself.
+    "LOAD_HTMX": True,
 }
 
 #: Settings whose values are dotted paths (or lists of them), checked at startup.
