@@ -1,4 +1,14 @@
-"""Query helpers for notifications and stats: ``Notification.objects.unread().recipients([u])``."""
+"""Query helpers for notifications and stats: ``Notification.objects.unread().recipients([u])``.
+
+The two definitions every part of the kit shares (pages, preview, Stats, ``read()``,
+``mark_all_read``, streams, admin) live here and nowhere else:
+
+- **visible**: published. A scheduled notification (``send_at`` in the future) is stored
+  unpublished and becomes visible, counted and announced at once when ``inbox_publish_due``
+  publishes it; until then no page lists it and nothing counts it.
+- **unread**: not read and not archived. Archiving files a notification away, so it no longer
+  asks for attention; ``Stats.unread`` counts exactly ``visible().unread()``. Likewise unseen.
+"""
 
 from __future__ import annotations
 
@@ -35,17 +45,23 @@ class NotificationQuerySet(models.QuerySet):
         """Notifications that have none of ``flags``."""
         return self.exclude(_any(flag_q(flag) for flag in flags))
 
+    def visible(self) -> NotificationQuerySet:
+        """Published: what pages list and Stats count (see the module docstring)."""
+        return self.filter(is_published=True)
+
     def read(self) -> NotificationQuerySet:
         return self.filter(read_at__isnull=False)
 
     def unread(self) -> NotificationQuerySet:
-        return self.filter(read_at__isnull=True)
+        """Not read and not archived: what ``Stats.unread`` counts (of the visible ones)."""
+        return self.filter(read_at__isnull=True, archived_at__isnull=True)
 
     def seen(self) -> NotificationQuerySet:
         return self.filter(seen_at__isnull=False)
 
     def unseen(self) -> NotificationQuerySet:
-        return self.filter(seen_at__isnull=True)
+        """Not seen and not archived: what ``Stats.unseen`` counts (of the visible ones)."""
+        return self.filter(seen_at__isnull=True, archived_at__isnull=True)
 
     def archived(self) -> NotificationQuerySet:
         return self.filter(archived_at__isnull=False)
@@ -79,12 +95,13 @@ class NotificationQuerySet(models.QuerySet):
         return self.filter(target_type__in=content_types(types))
 
     def sent(self, now: datetime | None = None) -> NotificationQuerySet:
-        """Visible at ``now``: not scheduled for later."""
-        return self.filter(sent_at__lte=now or timezone.now())
+        """Visible (published); with ``now``, also sent no later than ``now``."""
+        queryset = self.visible()
+        return queryset.filter(sent_at__lte=now) if now is not None else queryset
 
     def scheduled(self, now: datetime | None = None) -> NotificationQuerySet:
-        """Stored but not yet visible."""
-        return self.filter(sent_at__gt=now or timezone.now())
+        """Stored but not yet visible: waiting for ``inbox_publish_due`` (due or not)."""
+        return self.filter(is_published=False)
 
     def roots(self) -> NotificationQuerySet:
         """Notifications that start a thread (have no parent)."""

@@ -61,16 +61,21 @@ def keys_of(objects: Iterable[models.Model]) -> list[Key]:
     return keys
 
 
-def normalize(recipients: Recipients) -> list[models.Model] | QuerySet:
+def normalize(recipients: Recipients, *, using: str | None = None) -> list[models.Model] | QuerySet:
     """Recipients as a duplicate-free list, or as a QuerySet the database can expand itself.
 
-    An ``auth.Group`` (or a QuerySet of them) stands for its users.
+    An ``auth.Group`` (or a QuerySet of them) stands for its users. A sliced QuerySet is fixed
+    to its primary keys here, once: as a subquery it could pick other rows (``order_by("?")``)
+    each time it is evaluated.
     """
     if isinstance(recipients, QuerySet):
         if issubclass(recipients.model, Group):
             return _users_of(recipients)
-        # Re-rooting drops slicing, ordering and joins that could repeat a row.
-        return recipients.model._default_manager.filter(pk__in=recipients.values("pk"))
+        manager = recipients.model._default_manager.db_manager(recipients.db)
+        if recipients.query.is_sliced:
+            return manager.filter(pk__in=list(recipients.values_list("pk", flat=True)))
+        # Re-rooting drops ordering and joins that could repeat a row.
+        return manager.filter(pk__in=recipients.values("pk"))
     if isinstance(recipients, Group):
         return _users_of(Group.objects.filter(pk=recipients.pk))
     if isinstance(recipients, models.Model):
@@ -92,8 +97,8 @@ def _users_of(groups: QuerySet) -> QuerySet:
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
-    members = user_model._default_manager.filter(groups__in=groups).values("pk")
-    return user_model._default_manager.filter(pk__in=members)
+    manager = user_model._default_manager.db_manager(groups.db)
+    return manager.filter(pk__in=manager.filter(groups__in=groups).values("pk"))
 
 
 def has_integer_pk(model: type[models.Model]) -> bool:
@@ -158,13 +163,31 @@ def parse_label(text: str) -> Key:
 
 def for_request(request: HttpRequest) -> list[models.Model]:
     """The recipients whose notifications ``request`` may see, from ``INBOX["RECIPIENTS_RESOLVER"]``."""
+    from inspect import isawaitable
+
+    from asgiref.sync import async_to_sync, iscoroutinefunction
+
     from inbox import conf
 
     # The badge, preview, head and view of one page all ask: resolve once per request,
     # so a resolver that queries the database costs one query, not five.
     cached = getattr(request, "_inbox_recipients", None)
     if cached is None:
-        cached = list(conf.load(conf.get("RECIPIENTS_RESOLVER"))(request))
+        resolver = conf.load(conf.get("RECIPIENTS_RESOLVER"))
+        # Pages are sync; the docs promise an ``async def`` resolver is awaited, so run it
+        # on the event loop (ASGI) or a fresh one (WSGI) and wait for it here.
+        if iscoroutinefunction(resolver):
+            found = async_to_sync(resolver)(request)
+        else:
+            found = resolver(request)
+            if isawaitable(found):
+                pending = found
+
+                async def wait() -> Any:
+                    return await pending
+
+                found = async_to_sync(wait)()
+        cached = list(found)
         try:
             request._inbox_recipients = cached
         except AttributeError:  # an object that takes no attributes: resolve every time

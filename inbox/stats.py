@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
-from django.db.models import Count, ExpressionWrapper, F, Q
+from django.db import models, router, transaction
+from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from inbox import conf, dialect
 from inbox import flags as flagmod
-from inbox import rows
 from inbox.recipients import Key, key_of, keys_q
 
 #: The integer columns of Stats, in table order.
@@ -153,25 +153,27 @@ def _chunks(keys: list[Key]) -> Iterator[list[Key]]:
         yield keys[start : start + KEY_CHUNK]
 
 
-def lock(keys: Iterable[Key], *, skip_locked: bool = False) -> list[Key]:
+def lock(keys: Iterable[Key], *, skip_locked: bool = False, using: str | None = None) -> list[Key]:
     """Lock (creating when missing) the Stats rows of ``keys``; returns the keys locked.
 
     Must run inside a transaction. Rows are locked in Python's key order by the
     same upsert every writer uses, so two writers never wait on each other in
-    opposite orders. With ``skip_locked`` (PostgreSQL), rows another transaction
-    holds are left out instead of waited for.
+    opposite orders. With ``skip_locked`` (PostgreSQL, MariaDB), rows another
+    transaction holds are left out instead of waited for.
     """
     from inbox.models import Stats
 
+    using = using or dialect.alias()
     ordered = sorted(set(keys))
-    if not skip_locked or not connection.features.has_select_for_update_skip_locked:
-        _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now())
+    if not skip_locked or not dialect.connection_for(using).features.has_select_for_update_skip_locked:
+        _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now(), using=using)
         return ordered
-    _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now(), create_only=True)
+    _upsert(dict.fromkeys(ordered, Counter()), now=timezone.now(), using=using, create_only=True)
     locked: list[Key] = []
     for chunk in _chunks(ordered):
         rows = (
-            Stats.objects.select_for_update(skip_locked=True)
+            Stats.objects.using(using)
+            .select_for_update(skip_locked=True)
             .filter(keys_q(chunk))
             .values_list("recipient_type_id", "recipient_id")
         )
@@ -179,45 +181,18 @@ def lock(keys: Iterable[Key], *, skip_locked: bool = False) -> list[Key]:
     return sorted(locked)
 
 
-def apply(deltas: Deltas, *, now: datetime | None = None) -> None:
+def apply(deltas: Deltas, *, now: datetime | None = None, using: str | None = None) -> None:
     """Add ``deltas`` to Stats (creating rows as needed) in a constant number of queries."""
     now = now or timezone.now()
+    using = using or dialect.alias()
     if deltas.counters:
-        _upsert(deltas.counters, now=now)
+        _upsert(deltas.counters, now=now, using=using)
     if any(deltas.custom.values()):
-        _apply_custom(deltas.custom)
-
-
-def apply_uniform(recipients_sql: str, params: Iterable[Any], type_id: int, delta: Counter[str], now: datetime) -> None:
-    """Add one ``delta`` to every recipient whose pk (as text) ``recipients_sql`` selects."""
-    from inbox.models import Stats
-
-    quote = connection.ops.quote_name
-    columns = _stats_columns()
-    values = ["%s", "r.pk_str", *["%s"] * len(COUNTERS), "%s", "%s"]
-    sql = (
-        f"INSERT INTO {quote(Stats._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"SELECT {', '.join(values)} FROM ({recipients_sql}) r WHERE 1 = 1 {_on_conflict()}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [type_id, *[delta[name] for name in COUNTERS], "{}", now, *params])
+        _apply_custom(deltas.custom, using=using)
 
 
 def _stats_columns() -> list[str]:
     return ["recipient_type_id", "recipient_id", *COUNTERS, "custom", "updated_at"]
-
-
-def _on_conflict(*, create_only: bool = False) -> str:
-    quote = connection.ops.quote_name
-    if create_only:
-        # DO NOTHING leaves existing rows unlocked, so skip_locked can still skip them.
-        return f"ON CONFLICT ({quote('recipient_type_id')}, {quote('recipient_id')}) DO NOTHING"
-    table = quote(_stats_table())
-    updates = [f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}" for name in COUNTERS]
-    updates.append(f"{quote('updated_at')} = EXCLUDED.{quote('updated_at')}")
-    return (
-        f"ON CONFLICT ({quote('recipient_type_id')}, {quote('recipient_id')}) DO UPDATE SET {', '.join(updates)}"
-    )
 
 
 def _stats_table() -> str:
@@ -226,43 +201,63 @@ def _stats_table() -> str:
     return Stats._meta.db_table
 
 
-def _upsert(counters: Mapping[Key, Counter[str]], *, now: datetime, create_only: bool = False) -> None:
-    """One INSERT ... ON CONFLICT DO UPDATE per chunk; rows in key order so locks are taken in order."""
+def _upsert(
+    counters: Mapping[Key, Counter[str]], *, now: datetime, using: str, create_only: bool = False
+) -> None:
+    """One INSERT ... SELECT with an upsert clause per chunk; rows in key order so locks are taken in order."""
+    connection = dialect.connection_for(using)
     quote = connection.ops.quote_name
     columns = _stats_columns()
     ordered = sorted(counters)
     select = ", ".join(f"r.c{i}" for i in range(2 + len(COUNTERS)))
     kinds = ["int", "text", *["int"] * len(COUNTERS)]
+    suffix = dialect.upsert_suffix(
+        connection,
+        _stats_table(),
+        ["recipient_type_id", "recipient_id"],
+        COUNTERS,
+        ["updated_at"],
+        create_only=create_only,
+    )
     for chunk in _chunks(ordered):
-        payload = rows.encode([key[0], key[1], *[counters[key][name] for name in COUNTERS]] for key in chunk)
+        payload = dialect.encode_rows([key[0], key[1], *[counters[key][name] for name in COUNTERS]] for key in chunk)
         sql = (
             f"INSERT INTO {quote(_stats_table())} ({', '.join(map(quote, columns))}) "
-            f"SELECT {select}, %s, %s FROM ({rows.source(kinds)}) r WHERE 1 = 1 "
-            f"{_on_conflict(create_only=create_only)}"
+            # WHERE 1 = 1: SQLite cannot otherwise tell the upsert clause from a join constraint.
+            f"SELECT {select}, %s, %s FROM ({dialect.rows_source(connection, kinds)}) r WHERE 1 = 1 {suffix}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, ["{}", now, payload])
 
 
-def _apply_custom(custom: Mapping[Key, Counter[str]]) -> None:
+def _apply_custom(custom: Mapping[Key, Counter[str]], *, using: str) -> None:
     """Custom flag counts live in a JSON column: read, add and write back under a row lock."""
     from inbox.models import Stats
 
     keys = sorted(key for key, delta in custom.items() if delta)
     for chunk in _chunks(keys):
-        rows = list(Stats.objects.select_for_update().filter(keys_q(chunk)).order_by("recipient_type_id", "recipient_id"))
+        rows = list(
+            Stats.objects.using(using)
+            .select_for_update()
+            .filter(keys_q(chunk))
+            .order_by("recipient_type_id", "recipient_id")
+        )
         for stats in rows:
             totals = Counter({name: int(value) for name, value in stats.custom.items()})
             totals.update(custom[(stats.recipient_type_id, stats.recipient_id)])
             stats.custom = {name: value for name, value in sorted(totals.items()) if value}
-        Stats.objects.bulk_update(rows, ["custom"])
+        Stats.objects.using(using).bulk_update(rows, ["custom"])
 
 
-def recount(keys: Iterable[Key] | None = None) -> dict[Key, dict[str, Any]]:
-    """Fresh counts from the notifications themselves (the truth Stats caches)."""
+def recount(keys: Iterable[Key] | None = None, *, using: str | None = None) -> dict[Key, dict[str, Any]]:
+    """Fresh counts from the notifications themselves (the truth Stats caches).
+
+    Without ``keys`` this counts every recipient at once: for tests and small sites.
+    :func:`collect` recounts a big table in bounded batches instead.
+    """
     from inbox.models import Notification
 
-    queryset = Notification.objects.filter(is_published=True)
+    queryset = Notification.objects.using(using or dialect.alias()).visible()
     if keys is not None:
         keys = list(keys)
         if not keys:
@@ -291,30 +286,81 @@ def recount(keys: Iterable[Key] | None = None) -> dict[Key, dict[str, Any]]:
     return result
 
 
-def collect(keys: Iterable[Key] | None = None) -> int:
-    """Rebuild Stats from the notifications, for ``keys`` or for every recipient; returns rows written."""
+def collect(keys: Iterable[Key] | None = None, *, batch_size: int | None = None) -> int:
+    """Rebuild Stats from the notifications, for ``keys`` or for every recipient; returns rows written.
+
+    Works through the recipients in batches of ``CHANGE_BATCH_SIZE``, each in a short transaction
+    that locks only its own Stats rows: senders to other recipients never wait on a recount, and
+    memory stays flat however many recipients there are.
+    """
+    using = dialect.alias()
+    size = batch_size or conf.get("CHANGE_BATCH_SIZE")
+    if keys is not None:
+        ordered = sorted(set(keys))
+        return sum(_collect_batch(ordered[i : i + size], using) for i in range(0, len(ordered), size))
+    written = 0
+    for batch in _key_batches(_notification_keys(using), size):
+        written += _collect_batch(batch, using)
+    # Recipients whose notifications are all gone: their rows must read zero, not their old counts.
+    for batch in _key_batches(_stale_stats_keys(using), size):
+        written += _collect_batch(batch, using)
+    return written
+
+
+def _collect_batch(keys: list[Key], using: str) -> int:
     from inbox.models import Stats
 
-    with transaction.atomic():
-        if keys is None:
-            Stats.objects.all().delete()
-            fresh = recount()
-        else:
-            keys = lock(keys)
-            fresh = recount(keys)
-            fresh.update({key: {**dict.fromkeys(COUNTERS, 0), "custom": {}} for key in keys if key not in fresh})
+    with transaction.atomic(using=using):
+        keys = lock(keys, using=using)
+        fresh = recount(keys, using=using)
+        zero: dict[str, Any] = {**dict.fromkeys(COUNTERS, 0), "custom": {}}
+        now = timezone.now()
         rows = [
-            Stats(recipient_type_id=key[0], recipient_id=key[1], **counts) for key, counts in fresh.items()
+            Stats(pk=pk, recipient_type_id=type_id, recipient_id=object_id, updated_at=now,
+                  **fresh.get((type_id, object_id), zero))
+            for pk, type_id, object_id in Stats.objects.using(using)
+            .filter(keys_q(keys))
+            .values_list("pk", "recipient_type_id", "recipient_id")
         ]
-        Stats.objects.bulk_create(
-            rows,
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["recipient_type", "recipient_id"],
-            update_fields=[*COUNTERS, "custom", "updated_at"],
-        )
+        Stats.objects.using(using).bulk_update(rows, [*COUNTERS, "custom", "updated_at"], batch_size=500)
     return len(rows)
 
+
+def _notification_keys(using: str) -> models.QuerySet:
+    from inbox.models import Notification
+
+    return Notification.objects.using(using).values_list("recipient_type_id", "recipient_id").distinct()
+
+
+def _stale_stats_keys(using: str) -> models.QuerySet:
+    from inbox.models import Notification, Stats
+
+    visible = Notification.objects.using(using).visible().filter(
+        recipient_type_id=OuterRef("recipient_type_id"), recipient_id=OuterRef("recipient_id")
+    )
+    return (
+        Stats.objects.using(using)
+        .filter(~Exists(visible))
+        .exclude(total=0, unread=0, unseen=0, read=0, seen=0, archived=0, starred=0)
+        .values_list("recipient_type_id", "recipient_id")
+    )
+
+
+def _key_batches(keys: models.QuerySet, size: int) -> Iterator[list[Key]]:
+    """``keys`` (a values_list of recipient type and id) in key order, ``size`` at a time (keyset paging)."""
+    last: Key | None = None
+    while True:
+        page = keys.order_by("recipient_type_id", "recipient_id")
+        if last is not None:
+            page = page.filter(
+                Q(recipient_type_id__gt=last[0]) | Q(recipient_type_id=last[0], recipient_id__gt=last[1])
+            )
+        batch = [(type_id, object_id) for type_id, object_id in page[:size]]
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return
+        last = batch[-1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,8 +389,15 @@ def counts_for(recipients: Iterable[Any] | models.QuerySet) -> Counts:
     return Counts(**{name: row[name] or 0 for name in COUNTERS})
 
 
+def _read_connection() -> Any:
+    from inbox.models import Stats
+
+    return dialect.connection_for(router.db_for_read(Stats) or dialect.alias())
+
+
 def _counts_of(key: Key) -> Counts:
     """The badge path: a fixed statement, skipping the ORM's query compilation (most of the cost)."""
+    connection = _read_connection()
     quote = connection.ops.quote_name
     sql = (
         f"SELECT {', '.join(map(quote, COUNTERS))} FROM {quote(_stats_table())} "
@@ -358,18 +411,19 @@ def _counts_of(key: Key) -> Counts:
 
 def counts_by_key(keys: Iterable[Key]) -> dict[Key, Counts]:
     """Counts of many recipients in one query (chunked): how live streams woken together read badges."""
+    connection = _read_connection()
     quote = connection.ops.quote_name
     result: dict[Key, Counts] = {}
     ordered = sorted(set(keys))
     for chunk in _chunks(ordered):
-        source = rows.source(["int", "text"])
+        source = dialect.rows_source(connection, ["int", "text"])
         sql = (
             f"SELECT s.{quote('recipient_type_id')}, s.{quote('recipient_id')}, "
             f"{', '.join('s.' + quote(name) for name in COUNTERS)} FROM {quote(_stats_table())} s "
             f"JOIN ({source}) k ON s.{quote('recipient_type_id')} = k.c0 AND s.{quote('recipient_id')} = k.c1"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [rows.encode(chunk)])
+            cursor.execute(sql, [dialect.encode_rows(chunk)])
             for type_id, object_id, *values in cursor.fetchall():
                 result[(type_id, object_id)] = Counts(*values)
     return result

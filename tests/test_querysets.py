@@ -40,15 +40,17 @@ def names(queryset, inbox):
 def test_state_filters(alice, inbox):
     objects = Notification.objects.recipients([alice])
     assert names(objects.read(), inbox) == {"by_bob"}
-    assert names(objects.unread(), inbox) == {"plain", "team_action", "reply", "later"}
+    # Unread and unseen leave archived ones out, exactly as Stats counts them.
+    assert names(objects.unread(), inbox) == {"plain", "reply", "later"}
     assert names(objects.seen(), inbox) == {"by_bob"}
-    assert names(objects.unseen(), inbox) == {"plain", "team_action", "reply", "later"}
+    assert names(objects.unseen(), inbox) == {"plain", "reply", "later"}
     assert names(objects.archived(), inbox) == {"team_action"}
     assert names(objects.active(), inbox) == {"plain", "by_bob", "reply", "later"}
     assert names(objects.starred(), inbox) == {"plain"}
     assert names(objects.flagged(Flag.READ), inbox) == {"by_bob"}
     assert names(objects.unflagged(Flag.READ, Flag.ARCHIVED), inbox) == {"plain", "reply", "later"}
     assert names(objects.sent(), inbox) == {"plain", "by_bob", "team_action", "reply"}
+    assert names(objects.visible(), inbox) == names(objects.sent(), inbox)
     assert names(objects.scheduled(), inbox) == {"later"}
     assert names(objects.roots(), inbox) == {"plain", "by_bob", "team_action", "later"}
 
@@ -85,3 +87,29 @@ def test_newest_first_ordering(alice):
     first = notifier.send("first", alice)[0]
     second = notifier.send("second", alice, now=first.sent_at + timedelta(seconds=1))[0]
     assert list(Notification.objects.all()) == [second, first]
+
+
+def test_visible_and_counted_agree_while_a_scheduled_one_waits(alice):
+    """Between send_at and inbox_publish_due a scheduled notification is neither listed nor counted."""
+    now = timezone.now()
+    notifier.send("now", alice, now=now)
+    notifier.send("soon", alice, send_at=now + timedelta(minutes=1), now=now)
+    notifier.send("archived", alice, flags=[Flag.ARCHIVED], now=now)
+    later = now + timedelta(minutes=5)  # "soon" is due, but nothing has published it yet
+    visible = Notification.objects.recipients([alice]).sent(later)
+    stats = manager_stats(alice)
+    assert sorted(visible.values_list("message", flat=True)) == ["archived", "now"]
+    assert visible.count() == stats.total
+    assert visible.unread().count() == stats.unread == 1
+    assert visible.unseen().count() == stats.unseen == 1
+    with pytest.raises(Exception):
+        manager.read(Notification.objects.get(message="soon").uid, alice)
+    manager.publish_due(now=later)
+    stats = manager_stats(alice)
+    assert Notification.objects.recipients([alice]).visible().unread().count() == stats.unread == 2
+
+
+def manager_stats(recipient):
+    from inbox.models import Stats
+
+    return Stats.objects.recipients([recipient]).get()

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import EmptyResultSet
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
-from django.db.models.base import ModelState
-from django.db.models.functions import Cast, Collate
+from django.db import connections, models, transaction
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inbox import conf, events, stats
+from inbox import conf, dialect, events, stats
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate
 from inbox.models import Level, Notification
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
-from inbox.rows import encode as encode_rows
-from inbox.rows import source as rows_source
-from inbox.signals import notification_sent, notifications_sent
+from inbox.services.sent import SentNotifications
+from inbox.signals import notification_sent, notifications_committed, notifications_sent
 
-_SLUG = re.compile(r"^[-a-zA-Z0-9_]*$")
-_SAFE_URL = re.compile(r"^(?:https?://|/(?!/)|\?|#)", re.IGNORECASE)
+logger = logging.getLogger("inbox")
+
+#: A slug, end to end: \Z, because $ would also accept a trailing newline.
+_SLUG = re.compile(r"\A[-a-zA-Z0-9_]*\Z")
 
 
 def send(
@@ -50,7 +52,7 @@ def send(
     level: int = Level.INFO,
     url: str = "",
     silent: bool = False,
-) -> list[Notification]:
+) -> Sequence[Notification]:
     """Send ``message`` to every recipient and return the new notifications.
 
     ``message`` is a ``str.format`` template over ``actor``, ``action``, ``target``,
@@ -74,7 +76,8 @@ def send(
     # Render once without a recipient up front, so a bad template fails before any query.
     text = None if template.uses_recipient else template.render(context)
 
-    targets = normalize(recipients)
+    db = dialect.alias()
+    targets = normalize(recipients, using=db)
     published = send_at is None or send_at <= now
     shared = {
         **_generic_fields("actor", actor),
@@ -97,58 +100,80 @@ def send(
         return _send_silent(template, text, context, targets, shared)
 
     pipeline = conf.load_list("PREPARATION_PIPELINE")
-    by_query = isinstance(targets, models.QuerySet) and _can_insert_select(targets, template, shared)
-    recipients_list = targets if by_query else list(targets)
-    with transaction.atomic():
-        if by_query:
-            source = _RecipientQuery(targets)
-            notifications = _insert_from_queryset(source, text or "", shared)
-        else:
-            rows = [
-                (
-                    uuid.uuid4(),
-                    type_id,
-                    object_id,
-                    text if text is not None else template.render({**context, "recipient": recipient}),
-                )
-                for recipient, (type_id, object_id) in zip(recipients_list, keys_of(recipients_list), strict=True)
-            ]
-            if pipeline:
-                notifications = _insert_prepared(rows, shared, pipeline, batch_size)
-            else:
-                notifications = _insert_rows(rows, shared, batch_size)
-        if not notifications:
-            return []
-        if by_query:
-            delta = stats.State.of(notifications[0]).counters()
-            stats.apply_uniform(source.sql, source.params, source.type_id, delta, now)
-        else:
-            _count_new(notifications, pipeline=bool(pipeline), now=now)
-        if published:
-            prefixes: dict[int, str] = {}
-            events.publish_on_commit(
-                [
-                    events.Event(
-                        recipient=_prefix(prefixes, n.recipient_type_id) + n.recipient_id,
-                        new=(str(n.uid),),
-                        details=(events.describe(n),),
-                    )
-                    for n in notifications
-                ]
+    batch_size = batch_size or conf.get("BATCH_SIZE")
+    with transaction.atomic(using=db):
+        if pipeline:
+            sent: Sequence[Notification] = _insert_prepared(
+                _rows(targets, template, text, context, batch_size), shared, pipeline, batch_size, db, now
             )
-        _send_signals(notifications, recipients_list)
-    return notifications
+        else:
+            writer = _Writer(shared, text or "", db, now)
+            if isinstance(targets, models.QuerySet) and writer.can_insert_select(targets, template):
+                writer.insert_from_queryset(targets, batch_size)
+            else:
+                for rows in _rows(targets, template, text, context, batch_size):
+                    writer.insert_rows(rows)
+            sent = writer.finish()
+        if not sent:
+            return []
+        if published:
+            events.publish_on_commit(lambda: _events_of(sent), using=db)
+        transaction.on_commit(lambda: _send_committed(sent, targets), using=db)
+    _send_signals(sent, targets)
+    return sent
 
 
-def _count_new(notifications: list[Notification], *, pipeline: bool, now: datetime) -> None:
-    deltas = stats.Deltas()
-    if pipeline:  # steps may have changed any notification's state
-        groups = Counter((_key(n), stats.State.of(n)) for n in notifications)
-        for (key, state), times in groups.items():
-            deltas.add(key, None, state, times)
-    else:
-        deltas.add_new([_key(n) for n in notifications], stats.State.of(notifications[0]))
-    stats.apply(deltas, now=now)
+def _events_of(sent: Sequence[Notification]) -> Iterator[events.Event]:
+    """One event per new notification, built lazily after commit (a broadcast never holds them all)."""
+    prefixes: dict[int, str] = {}
+    for notification in sent:
+        yield events.Event(
+            recipient=_prefix(prefixes, notification.recipient_type_id) + notification.recipient_id,
+            new=(str(notification.uid),),
+            details=(events.describe(notification),),
+        )
+
+
+def _rows(
+    targets: list[models.Model] | models.QuerySet,
+    template: MessageTemplate,
+    text: str | None,
+    context: dict[str, Any],
+    batch_size: int,
+) -> Iterator[list[Row]]:
+    """The rows to insert, ``batch_size`` recipients at a time; a QuerySet is read in keyset pages."""
+    for chunk in _recipient_chunks(targets, batch_size, instances=text is None):
+        rows = []
+        for key, recipient in chunk:
+            message = text if text is not None else template.render({**context, "recipient": recipient})
+            rows.append((uuid.uuid4(), key[0], key[1], message))
+        yield rows
+
+
+def _recipient_chunks(
+    targets: list[models.Model] | models.QuerySet, size: int, *, instances: bool
+) -> Iterator[list[tuple[Key, models.Model | None]]]:
+    if isinstance(targets, list):
+        for start in range(0, len(targets), size):
+            chunk = targets[start : start + size]
+            yield list(zip(keys_of(chunk), chunk, strict=True))
+        return
+    type_id = ContentType.objects.get_for_model(targets.model).pk
+    last: Any = None
+    while True:
+        page = targets.order_by("pk") if last is None else targets.filter(pk__gt=last).order_by("pk")
+        if instances:
+            objects = list(page[:size])
+            chunk = [((type_id, str(obj.pk)), obj) for obj in objects]
+            last = objects[-1].pk if objects else None
+        else:
+            pks = list(page.values_list("pk", flat=True)[:size])
+            chunk = [((type_id, str(pk)), None) for pk in pks]
+            last = pks[-1] if pks else None
+        if chunk:
+            yield chunk
+        if len(chunk) < size:
+            return
 
 
 def _prefix(cache: dict[int, str], type_id: int) -> str:
@@ -197,18 +222,49 @@ def _check_fields(*, category: str, level: int, url: str, parent: Notification |
         raise NotificationError(
             _("level must be one of %(levels)s, not %(level)r.") % {"levels": Level.values, "level": level}
         )
-    if url and (not isinstance(url, str) or not _SAFE_URL.match(url) or len(url) > 2000):
-        # javascript: and data: links would be rendered as clickable hrefs.
-        raise NotificationError(_("url must be an http(s) URL or a path starting with /, not %r.") % (url,))
+    from inbox import links  # noqa: PLC0415  (TODO: top-level once links.py lands)
+
+    if url and (not isinstance(url, str) or not links.is_allowed_link(url)):
+        # javascript:, data: and off-site links (including /\\evil.example) would be rendered as hrefs.
+        raise NotificationError(
+            _("url must be a path on this site or an http(s) URL to an allowed host, not %r.") % (url,)
+        )
     if parent is not None and (not isinstance(parent, Notification) or parent.pk is None):
         raise NotificationError(_("parent must be a saved Notification."))
 
 
-def _send_signals(notifications: list[Notification], recipients: list[models.Model]) -> None:
+def _check_length(message: str) -> None:
+    limit = conf.get("MAX_MESSAGE_LENGTH")
+    if len(message) > limit:
+        raise NotificationError(
+            _("A message may be at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": limit, "length": len(message)}
+        )
+
+
+def _send_signals(sent: Sequence[Notification], recipients: list[models.Model] | models.QuerySet) -> None:
+    """The seed's order: ``notification_sent`` for each, then ``notifications_sent`` once.
+
+    They run after send()'s own transaction (inside the caller's, if one is open), so a receiver
+    sees the rows; one that raises is logged and never undoes the send. Work that leaves the
+    process belongs in ``notifications_committed``, which runs after commit.
+    """
     if notification_sent.has_listeners(Notification):
-        for notification in notifications:
-            notification_sent.send(sender=Notification, notification=notification)
-    notifications_sent.send(sender=Notification, notifications=notifications, recipients=recipients)
+        for notification in sent:
+            _log_failures(notification_sent.send_robust(sender=Notification, notification=notification))
+    _log_failures(notifications_sent.send_robust(sender=Notification, notifications=sent, recipients=recipients))
+
+
+def _send_committed(sent: Sequence[Notification], recipients: list[models.Model] | models.QuerySet) -> None:
+    _log_failures(
+        notifications_committed.send_robust(sender=Notification, notifications=sent, recipients=recipients)
+    )
+
+
+def _log_failures(responses: list[tuple[Any, Any]]) -> None:
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error("Inbox signal receiver %r failed.", receiver, exc_info=response)
 
 
 def _send_silent(
@@ -241,114 +297,153 @@ def _send_silent(
 # recipient id, message). Django's bulk_create prepares every value of every row,
 # which dominates a large fan-out, so the shared values are prepared once and the
 # database repeats them: INSERT ... SELECT <shared>, <per row> FROM <rows>, where
-# <rows> is a VALUES list or, for a QuerySet of recipients, the recipients' query.
+# <rows> is a JSON document of rows or, for a QuerySet of recipients, the recipients' query.
+# Stats are counted from the rows the database reports inserted, never from a second
+# evaluation of the recipients, which could give other rows.
 
 Row = tuple[uuid.UUID, int, str, str]  # uid, recipient type id, recipient id, message
 
 
 def _insert_prepared(
-    rows: list[Row], shared: dict[str, Any], pipeline: list[Any], batch_size: int | None
+    batches: Iterator[list[Row]],
+    shared: dict[str, Any],
+    pipeline: list[Any],
+    batch_size: int,
+    db: str,
+    now: datetime,
 ) -> list[Notification]:
-    """The general path: PREPARATION_PIPELINE steps may change anything, so use bulk_create."""
+    """The general path: PREPARATION_PIPELINE steps see (and may change) every unsaved notification."""
     notifications = [
         Notification(uid=uid, recipient_type_id=type_id, recipient_id=object_id, message=message, **shared)
+        for rows in batches
         for uid, type_id, object_id, message in rows
     ]
     for step in pipeline:
         result = step(notifications)
         if result is not None:
             notifications = list(result)
-    return Notification.objects.bulk_create(notifications, batch_size=batch_size or conf.get("BATCH_SIZE"))
+    for notification in notifications:
+        _check_length(notification.message)
+    created = Notification.objects.using(db).bulk_create(notifications, batch_size=batch_size)
+    deltas = stats.Deltas()
+    for (key, state), times in Counter((_key(n), stats.State.of(n)) for n in created).items():
+        deltas.add(key, None, state, times)
+    stats.apply(deltas, now=now, using=db)
+    return created
 
 
-def _shared_sql(shared: dict[str, Any]) -> tuple[list[str], list[Any]]:
-    meta = Notification._meta
-    fields = [meta.get_field(attname) for attname in shared]  # get_field knows attnames too
-    return [field.column for field in fields], [
-        field.get_db_prep_save(shared[attname], connection) for attname, field in zip(shared, fields, strict=True)
-    ]
+class _Writer:
+    """Inserts one send's rows batch by batch and keeps Stats in step with what was inserted."""
 
+    def __init__(self, shared: dict[str, Any], text: str, db: str, now: datetime) -> None:
+        self.db = db
+        self.connection = connections[db]
+        self.now = now
+        self.text = text
+        meta = Notification._meta
+        fields = [meta.get_field(attname) for attname in shared]  # get_field knows attnames too
+        self.columns = [field.column for field in fields]
+        self.params = [
+            field.get_db_prep_save(shared[attname], self.connection)
+            for attname, field in zip(shared, fields, strict=True)
+        ]
+        prototype = Notification(message=text, **shared)
+        self.state = stats.State.of(prototype)
+        self.sent = SentNotifications(prototype, db)
+        self.pending: list[Key] = []
 
-def _insert_sql(shared_columns: list[str], per_row: list[str], source: str) -> str:
-    quote = connection.ops.quote_name
-    columns = [*shared_columns, "uid", "recipient_type_id", "recipient_id", "message"]
-    return (
-        f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"SELECT {', '.join(['%s'] * len(shared_columns) + per_row)} FROM ({source}) r "
-        f"RETURNING {quote('id')}, {quote('uid')}, {quote('recipient_id')}"
-    )
+    # -- from a list of rows (any recipients, any database) --
 
-
-def _insert_rows(rows: list[Row], shared: dict[str, Any], batch_size: int | None) -> list[Notification]:
-    columns, params = _shared_sql(shared)
-    batch_size = batch_size or conf.get("BATCH_SIZE")
-    sql = _insert_sql(columns, ["r.c0", "r.c1", "r.c2", "r.c3"], rows_source(["uuid", "int", "text", "text"]))
-    # Django stores UUIDs in SQLite as 32 hex digits; RETURNING gives back that same text
-    # (and a UUID on PostgreSQL, whose str() is the dashed form sent).
-    spell = (lambda uid: uid.hex) if connection.vendor == "sqlite" else str
-    prototype = Notification(**shared)
-    notifications = []
-    for start in range(0, len(rows), batch_size):
-        by_uid: dict[str, Notification] = {}
-        payload = []
-        for uid, type_id, object_id, message in rows[start : start + batch_size]:
-            spelled = spell(uid)
-            payload.append((spelled, type_id, object_id, message))
-            notification = _clone(prototype, uid=uid, recipient_type_id=type_id, recipient_id=object_id, message=message)
-            by_uid[spelled] = notification
-            notifications.append(notification)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, encode_rows(payload)])
-            for pk, uid, _recipient_id in cursor.fetchall():
-                by_uid[str(uid)].id = pk
-    return notifications
-
-
-class _RecipientQuery:
-    """The recipients' primary keys as text, as SQL the INSERT and the Stats upsert select from."""
-
-    def __init__(self, targets: models.QuerySet) -> None:
-        self.type_id = ContentType.objects.get_for_model(targets.model).pk
-        # In the order stats.lock() takes row locks (by text, bytewise), so no two writers cross.
-        collation = "C" if connection.vendor == "postgresql" else "BINARY"
-        query = (
-            targets.values(pk_str=Cast("pk", models.CharField())).order_by(Collate("pk_str", collation)).query
+    def insert_rows(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        spelled = [dialect.spell_uid(self.connection, uid) for uid, *_ in rows]
+        payload = dialect.encode_rows(
+            (spelling, type_id, object_id, message)
+            for spelling, (_uid, type_id, object_id, message) in zip(spelled, rows, strict=True)
         )
-        self.sql, self.params = query.sql_with_params()
+        source = dialect.rows_source(self.connection, ["uuid", "int", "text", "text"])
+        sql = self._insert_sql(["r.c0", "r.c1", "r.c2", "r.c3"], source, ["id", "uid"])
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*self.params, payload])
+            if dialect.can_return(self.connection):
+                returned = cursor.fetchall()
+            else:  # MySQL: read the new ids back by uid, in the same transaction
+                quote = self.connection.ops.quote_name
+                table = quote(Notification._meta.db_table)
+                cursor.execute(
+                    f"SELECT n.{quote('id')}, n.{quote('uid')} FROM {table} n "
+                    f"JOIN ({dialect.rows_source(self.connection, ['uuid'])}) r ON n.{quote('uid')} = r.c0",
+                    [dialect.encode_rows([spelling] for spelling in spelled)],
+                )
+                returned = cursor.fetchall()
+        ids = {_uid_text(uid): pk for pk, uid in returned}
+        for spelling, (uid, type_id, object_id, message) in zip(spelled, rows, strict=True):
+            self._add(ids[spelling], uid, type_id, object_id, message)
+
+    # -- from the recipients' own query (PostgreSQL, SQLite): nothing crosses to Python but results --
+
+    def can_insert_select(self, targets: models.QuerySet, template: MessageTemplate) -> bool:
+        return (
+            has_integer_pk(targets.model)
+            and not template.uses_recipient
+            and targets.db == self.db
+            and dialect.can_return(self.connection)
+            and dialect.new_uid_sql(self.connection) is not None
+        )
+
+    def insert_from_queryset(self, targets: models.QuerySet, batch_size: int) -> None:
+        """Keyset pages of ``batch_size`` recipients, each one INSERT ... SELECT ... RETURNING."""
+        type_id = ContentType.objects.get_for_model(targets.model).pk
+        uid_sql = dialect.new_uid_sql(self.connection)
+        assert uid_sql is not None
+        uid_field = Notification._meta.get_field("uid")
+        last: int | None = None
+        while True:
+            page = targets if last is None else targets.filter(pk__gt=last)
+            query = page.order_by("pk").values(pk_str=Cast("pk", models.CharField()))[:batch_size].query
+            try:
+                source, source_params = query.sql_with_params()
+            except EmptyResultSet:  # .none(), pk__in=[]: nobody to send to
+                return
+            sql = self._insert_sql([uid_sql, "%s", "r.pk_str", "%s"], source, ["id", "uid", "recipient_id"])
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql, [*self.params, type_id, self.text, *source_params])
+                returned = cursor.fetchall()
+            for pk, uid, object_id in returned:
+                self._add(pk, uid_field.to_python(uid), type_id, object_id, None)
+            if len(returned) < batch_size:
+                return
+            last = max(int(object_id) for _pk, _uid, object_id in returned)
+
+    # -- shared --
+
+    def _insert_sql(self, per_row: list[str], source: str, returned: list[str]) -> str:
+        quote = self.connection.ops.quote_name
+        columns = [*self.columns, "uid", "recipient_type_id", "recipient_id", "message"]
+        return (
+            f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(map(quote, columns))}) "
+            f"SELECT {', '.join(['%s'] * len(self.columns) + per_row)} FROM ({source}) r "
+            f"{dialect.returning(self.connection, returned)}"
+        )
+
+    def _add(self, pk: int, uid: uuid.UUID, type_id: int, object_id: str, message: str | None) -> None:
+        self.sent.append(pk, uid, type_id, object_id, None if message == self.text else message)
+        self.pending.append((type_id, object_id))
+        if len(self.pending) >= stats.KEY_CHUNK:
+            self._count()
+
+    def _count(self) -> None:
+        if self.pending:
+            deltas = stats.Deltas()
+            deltas.add_new(self.pending, self.state)
+            stats.apply(deltas, now=self.now, using=self.db)
+            self.pending = []
+
+    def finish(self) -> SentNotifications:
+        self._count()
+        return self.sent
 
 
-def _insert_from_queryset(source: _RecipientQuery, text: str, shared: dict[str, Any]) -> list[Notification]:
-    columns, params = _shared_sql(shared)
-    sql = _insert_sql(columns, [_new_uid_sql(), "%s", "r.pk_str", "%s"], source.sql)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, source.type_id, text, *source.params])
-        rows = cursor.fetchall()
-    uid_field = Notification._meta.get_field("uid")
-    prototype = Notification(recipient_type_id=source.type_id, message=text, **shared)
-    return [_clone(prototype, id=pk, uid=uid_field.to_python(uid), recipient_id=object_id) for pk, uid, object_id in rows]
-
-
-def _can_insert_select(targets: models.QuerySet, template: MessageTemplate, shared: dict[str, Any]) -> bool:
-    """When the database can build every row from the recipients' query alone."""
-    return (
-        has_integer_pk(targets.model)
-        and not template.uses_recipient
-        and not shared["custom_flags"]  # their counts live in JSON, updated per recipient
-        and not conf.get("PREPARATION_PIPELINE")
-        and not notification_sent.has_listeners(Notification)
-    )
-
-
-def _new_uid_sql() -> str:
-    if connection.vendor == "postgresql":
-        return "gen_random_uuid()"
-    return "lower(hex(randomblob(16)))"  # Django stores UUIDs in SQLite as 32 hex digits
-
-
-def _clone(prototype: Notification, **values: Any) -> Notification:
-    """A saved-looking copy of ``prototype``: far cheaper than Model.__init__ per row."""
-    notification = Notification.__new__(Notification)
-    notification.__dict__.update(prototype.__dict__, **values)
-    state = notification._state = ModelState()
-    state.adding, state.db = False, DEFAULT_DB_ALIAS
-    return notification
+def _uid_text(value: Any) -> str:
+    return str(value)

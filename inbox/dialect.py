@@ -1,0 +1,149 @@
+"""Every piece of vendor-specific SQL the kit writes by hand, for SQLite, PostgreSQL and MariaDB/MySQL.
+
+The core writes a few statements the ORM cannot express cheaply: many rows passed as one JSON
+parameter, upserts that *add* to counters, and INSERT ... SELECT ... RETURNING. Each has a
+spelling per vendor here and nowhere else. Callers pass the connection of the database that
+routers name for the inbox's models (:func:`alias`), never Django's default connection.
+
+Binding thousands of parameters costs more than the insert itself on PostgreSQL (each is
+rendered client-side), so rows travel as one JSON document that the server unpacks in C:
+``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite, ``JSON_TABLE`` on MariaDB/MySQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+#: Column kinds understood by :func:`rows_source`.
+KINDS = ("int", "text", "uuid")
+_PG_TYPES = {"int": "bigint", "text": "text", "uuid": "uuid"}
+_MYSQL_TYPES = {"int": "BIGINT", "text": "LONGTEXT", "uuid": "CHAR(36)"}
+#: Vendors (and the least versions) the hand-written SQL supports; see inbox.checks.
+SUPPORTED = {"sqlite": (3, 35), "postgresql": (13,), "mysql": (8, 0, 4), "mariadb": (10, 6)}
+
+
+def alias() -> str:
+    """The database that holds the inbox's tables: where routers send writes of Notification."""
+    from inbox.models import Notification
+
+    return router.db_for_write(Notification) or "default"
+
+
+def connection_for(using: str | None = None) -> BaseDatabaseWrapper:
+    return connections[using or alias()]
+
+
+def vendor(connection: BaseDatabaseWrapper) -> str:
+    """"sqlite", "postgresql", "mysql" or "mariadb" (Django calls both of the last "mysql")."""
+    if connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False):
+        return "mariadb"
+    return connection.vendor
+
+
+def is_mysql_family(connection: BaseDatabaseWrapper) -> bool:
+    return connection.vendor == "mysql"
+
+
+# -- Many rows in one parameter ------------------------------------------------------------------
+
+
+def rows_source(connection: BaseDatabaseWrapper, kinds: Sequence[str]) -> str:
+    """SQL for a row source with columns ``c0``, ``c1``…, read from one ``%s`` JSON array of arrays."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join(f"(e ->> {i})::{_PG_TYPES[kind]} AS c{i}" for i, kind in enumerate(kinds))
+        return f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS e"
+    if is_mysql_family(connection):
+        columns = ", ".join(f"c{i} {_MYSQL_TYPES[kind]} PATH '$[{i}]'" for i, kind in enumerate(kinds))
+        # The JSON text columns come out in the binary collation; compare them as the tables do.
+        select = ", ".join(
+            f"jt.c{i} COLLATE {_mysql_collation(connection)} AS c{i}" if kind != "int" else f"jt.c{i} AS c{i}"
+            for i, kind in enumerate(kinds)
+        )
+        return f"SELECT {select} FROM JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS jt"
+    columns = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(kinds)))
+    return f"SELECT {columns} FROM json_each(%s)"
+
+
+def encode_rows(rows: Iterable[Sequence[Any]]) -> str:
+    return json.dumps(list(rows), separators=(",", ":"))
+
+
+def _mysql_collation(connection: BaseDatabaseWrapper) -> str:
+    """The database's default collation, which the kit's text columns use (read once per connection)."""
+    collation = getattr(connection, "_inbox_collation", None)
+    if collation is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT @@collation_database")
+            collation = connection._inbox_collation = str(cursor.fetchone()[0])  # type: ignore[attr-defined]
+    return collation
+
+
+# -- Upserts that add to counters ----------------------------------------------------------------
+
+
+def upsert_suffix(
+    connection: BaseDatabaseWrapper,
+    table: str,
+    keys: Sequence[str],
+    added: Sequence[str],
+    replaced: Sequence[str] = (),
+    *,
+    create_only: bool = False,
+) -> str:
+    """What follows ``INSERT INTO table (...) SELECT ... FROM ... WHERE 1 = 1`` so that a row whose
+    ``keys`` exist already gets ``added`` columns summed and ``replaced`` columns overwritten.
+
+    With ``create_only``, existing rows are left untouched (on PostgreSQL also unlocked, so a later
+    ``SELECT ... SKIP LOCKED`` can still skip those another transaction holds).
+    """
+    quote = connection.ops.quote_name
+    if is_mysql_family(connection):
+        if create_only:
+            first = quote(keys[0])
+            return f"ON DUPLICATE KEY UPDATE {first} = {first}"
+        sets = [f"{quote(c)} = {quote(c)} + VALUES({quote(c)})" for c in added]
+        sets += [f"{quote(c)} = VALUES({quote(c)})" for c in replaced]
+        return f"ON DUPLICATE KEY UPDATE {', '.join(sets)}"
+    target = f"ON CONFLICT ({', '.join(map(quote, keys))})"
+    if create_only:
+        return f"{target} DO NOTHING"
+    table_name = quote(table)
+    sets = [f"{quote(c)} = {table_name}.{quote(c)} + EXCLUDED.{quote(c)}" for c in added]
+    sets += [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in replaced]
+    return f"{target} DO UPDATE SET {', '.join(sets)}"
+
+
+# -- INSERT ... RETURNING and new ids ------------------------------------------------------------
+
+
+def can_return(connection: BaseDatabaseWrapper) -> bool:
+    """Whether INSERT ... SELECT can hand back the new rows (not on MySQL)."""
+    return bool(connection.features.can_return_rows_from_bulk_insert)
+
+
+def returning(connection: BaseDatabaseWrapper, columns: Sequence[str]) -> str:
+    quote = connection.ops.quote_name
+    return f"RETURNING {', '.join(map(quote, columns))}" if can_return(connection) else ""
+
+
+def new_uid_sql(connection: BaseDatabaseWrapper) -> str | None:
+    """SQL for a random uuid as Django stores UUIDField here; None where Python must make them."""
+    if connection.vendor == "postgresql":
+        return "gen_random_uuid()"
+    if connection.vendor == "sqlite":
+        return "lower(hex(randomblob(16)))"  # Django stores UUIDs in SQLite as 32 hex digits
+    return None
+
+
+def spell_uid(connection: BaseDatabaseWrapper, uid: uuid.UUID) -> str:
+    """``uid`` as the database stores it and as RETURNING hands it back (``str()`` of that)."""
+    from inbox.models import Notification
+
+    prepared = Notification._meta.get_field("uid").get_db_prep_value(uid, connection)
+    return str(prepared)
