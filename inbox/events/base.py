@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+#: Events a broker takes from an iterable at a time: a broadcast to 200,000 recipients is never
+#: held in memory at once.
+CHUNK = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +45,36 @@ class Event:
 
 
 def describe(notification: Any) -> dict[str, Any]:
-    """A notification as events carry it (and as EVENT_DATA sends it to the browser)."""
+    """A notification as events carry it (and as EVENT_DATA sends it to the browser).
+
+    The message is cut to ``EVENT_PREVIEW_LENGTH`` characters: an event is a nudge with a toast's
+    worth of text, never the message itself (a 1 MB message must not cross Redis, nor reach a
+    browser through a stream). The full text stays in the database, behind the toast's link.
+    """
     return {
         "uid": str(notification.uid),
-        "message": notification.message,
+        "message": preview(notification.message),
         "level": notification.level,
         "category": notification.category,
         "url": notification.url,
         "sent_at": notification.sent_at.isoformat(),
     }
+
+
+def preview(message: str) -> str:
+    from inbox import conf
+
+    limit = max(int(conf.get("EVENT_PREVIEW_LENGTH")), 1)
+    if len(message) <= limit:
+        return message
+    return message[: limit - 1].rstrip() + "\u2026"
+
+
+def chunks(events: Iterable[Event], size: int = CHUNK) -> Iterator[list[Event]]:
+    """Consume ``events`` once, ``size`` at a time."""
+    iterator = iter(events)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 class Subscription:
@@ -67,11 +93,25 @@ class Subscription:
         #: Set once the broker delivers on these channels (at once in-process; after SUBSCRIBE on Redis).
         self.ready = threading.Event()
         self.closed = False
+        #: Set by :meth:`interrupt`: the reader should stop (its stream was closed from outside).
+        self.interrupted = False
 
     def deliver(self, event: Event) -> None:
         """Called by the broker, from any thread."""
         with self._lock:
             self._events.append(event)
+            loop = self._loop if self._waiter is not None else None
+        self._sync_wakeup.set()
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def interrupt(self) -> None:
+        """Wake the reader with nothing to read, from any thread, so it notices ``interrupted``."""
+        with self._lock:
+            self.interrupted = True
             loop = self._loop if self._waiter is not None else None
         self._sync_wakeup.set()
         if loop is not None:
@@ -102,7 +142,7 @@ class Subscription:
         cancelling the reader (a client went away) ends the wait at once."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._events:
+            if self._events or self.interrupted:
                 return
             waiter = self._waiter = loop.create_future()
             self._loop = loop
@@ -157,7 +197,9 @@ class Broker:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def publish(self, events: Sequence[Event]) -> None:
+    def publish(self, events: Iterable[Event]) -> None:
+        """Deliver ``events``. Any iterable, consumed once; a broker takes it in bounded chunks
+        (see :func:`chunks`) so memory stays flat however many recipients a send had."""
         raise NotImplementedError
 
     def subscribe(self, channels: Iterable[str]) -> Subscription:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from inbox.events.base import Broker, Event, Subscription
+from inbox.events.base import Broker, Event, Subscription, chunks
 
 
 class InProcessBroker(Broker):
@@ -21,10 +21,11 @@ class InProcessBroker(Broker):
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
 
-    def publish(self, events: Sequence[Event]) -> None:
-        self.deliver_locally(events)
+    def publish(self, events: Iterable[Event]) -> None:
+        for chunk in chunks(events):
+            self.deliver_locally(chunk)
 
-    def deliver_locally(self, events: Sequence[Event]) -> None:
+    def deliver_locally(self, events: Iterable[Event]) -> None:
         with self._lock:
             targets = [(event, tuple(self._subscriptions.get(event.recipient, ()))) for event in events]
         for event, subscriptions in targets:
@@ -60,6 +61,10 @@ class InProcessBroker(Broker):
                         del self._subscriptions[channel]
                         gone.append(channel)
         return gone
+
+    def listens_to(self, channel: str) -> bool:
+        with self._lock:
+            return bool(self._subscriptions.get(channel))
 
     def channels(self) -> list[str]:
         with self._lock:

@@ -1,65 +1,97 @@
 """Redis pub/sub broker: a publish from any process reaches browsers connected to any other.
 
     INBOX = {"BROKER": "inbox.events.redis.RedisBroker",
-             "BROKER_OPTIONS": {"url": "redis://127.0.0.1:6379/0", "prefix": "mysite:inbox:"}}
+             "BROKER_OPTIONS": {"url": "redis://127.0.0.1:6379/0"}}
 
-One channel per recipient (``<prefix><app_label.model:pk>``). Each process keeps one
-``redis.asyncio`` pub/sub connection, on a thread of its own, subscribed to exactly the
-channels its open streams need, and fans messages out locally. If Redis is unreachable,
-publishing logs once and returns (the notification is stored; nothing is raised), the
-listener retries, and on reconnecting it tells every local stream to resync its badge.
+Small publishes go out one message per recipient, on ``<prefix><app_label.model:pk>``; a big
+one (a broadcast) is packed a thousand events to a message on one shared bulk channel that
+every process hears, and each process keeps the events of recipients it has streams for. Each
+process keeps one ``redis.asyncio`` pub/sub connection, on a thread of its own, subscribed to
+the control and bulk channels and to exactly the channels its open streams need.
+
+The default prefix is derived from SECRET_KEY, and every message is signed with it: two sites
+sharing a Redis neither hear nor can feed each other. If Redis is unreachable, publishing logs
+once and a circuit breaker makes every later publish return at once until a background probe
+sees Redis again; the listener retries, and on reconnecting tells every local stream to resync.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import itertools
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
-from inbox.events.base import Event, Subscription
+from inbox.events import signing, wire
+from inbox.events.base import Event, Subscription, chunks
+from inbox.events.circuit import CircuitBreaker
 from inbox.events.inprocess import InProcessBroker
 
 logger = logging.getLogger("inbox.events")
 
 CONTROL = "__inbox_control__"
+BULK = "__inbox_bulk__"
 
 
 class RedisBroker(InProcessBroker):
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "inbox:", **options: Any) -> None:
-        super().__init__(url=url, prefix=prefix, **options)
+    """Options (``INBOX["BROKER_OPTIONS"]``):
+
+    ``url``: the Redis URL. ``prefix``: channel prefix (default: derived from SECRET_KEY).
+    ``cooldown``: seconds between background probes while Redis is down (default 5).
+    ``bulk_threshold``: publishes of more events than this are packed (default 10).
+    ``bulk_size``: events per packed message (default 1000).
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str | None = None, *,
+                 cooldown: float = 5.0, bulk_threshold: int = 10, bulk_size: int = 1000, **options: Any) -> None:
+        super().__init__(url=url, prefix=prefix, cooldown=cooldown, bulk_threshold=bulk_threshold,
+                         bulk_size=bulk_size, **options)
         self.url = url
-        self.prefix = prefix
+        self.prefix = prefix if prefix is not None else signing.default_prefix()
+        self.bulk_threshold = bulk_threshold
+        self.bulk_size = bulk_size
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-        self._publish_failing = False
+        # The probe has its own connections, so the publishing client is never touched while open.
+        self._probe_client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        self.circuit = CircuitBreaker(self._probe_client.ping, cooldown=cooldown, name="Redis")
+        self._rejected_signature = False
         self._listener: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._commands: asyncio.Queue[tuple[str, list[str]]] | None = None
+        self._commands: asyncio.Queue[tuple[str, list[str], Subscription | None]] | None = None
         self._started = threading.Event()
         self._connected = threading.Event()
         self._start_lock = threading.Lock()
 
     # -- publishing (any thread, any process) ---------------------------------------------------
 
-    def publish(self, events: Sequence[Event]) -> None:
+    @property
+    def bulk_channel(self) -> str:
+        return self.prefix + BULK
+
+    def publish(self, events: Iterable[Event]) -> None:
+        if not self.circuit.allow():
+            return  # Redis is down: stored notifications show up when streams resync
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for event in events:
-                pipe.publish(self.prefix + event.recipient, json.dumps(event.as_dict()))
-            pipe.execute()
+            self._send(iter(events))
         except (redis.RedisError, OSError) as error:
-            if not self._publish_failing:
-                self._publish_failing = True
-                logger.error("Redis is unreachable; inbox events are not delivered until it returns: %s", error)
+            self.circuit.failed(error)
+
+    def _send(self, events: Iterable[Event]) -> None:
+        head = list(itertools.islice(events, self.bulk_threshold + 1))
+        if len(head) <= self.bulk_threshold:
+            if head:
+                pipe = self._client.pipeline(transaction=False)
+                for event in head:
+                    pipe.publish(self.prefix + event.recipient, signing.sign(wire.encode_event(event)))
+                pipe.execute()
             return
-        if self._publish_failing:
-            self._publish_failing = False
-            logger.warning("Redis is reachable again; inbox events are delivered.")
+        for chunk in chunks(itertools.chain(head, events), self.bulk_size):
+            self._client.publish(self.bulk_channel, signing.sign(wire.pack(chunk)))
 
     # -- subscribing ------------------------------------------------------------------------------
 
@@ -113,7 +145,7 @@ class RedisBroker(InProcessBroker):
             client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(*[self.prefix + c for c in (CONTROL, *self.channels())])
+                await pubsub.subscribe(*[self.prefix + c for c in (CONTROL, BULK, *self.channels())])
                 self._connected.set()
                 for subscription in waiting:
                     subscription.ready.set()
@@ -158,11 +190,22 @@ class RedisBroker(InProcessBroker):
                     pass
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode() if isinstance(message["channel"], bytes) else str(message["channel"])
+        data = message["data"] if isinstance(message["data"], bytes) else str(message["data"]).encode()
+        body = signing.unsign(data)
+        if body is None:
+            if not self._rejected_signature:
+                self._rejected_signature = True
+                logger.error("Dropped an inbox event on %r whose signature is not this site's (another site "
+                             "on this Redis, or a different SECRET_KEY); further ones are dropped silently.", channel)
+            return
         try:
-            channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
-            event = Event.from_dict(json.loads(message["data"]))
-        except (ValueError, KeyError, TypeError):
-            logger.warning("Ignored a malformed inbox event on %r.", message.get("channel"))
+            if channel == self.bulk_channel:
+                self.deliver_locally(wire.unpack(body, self.listens_to))
+                return
+            event = wire.decode_event(body)
+        except (ValueError, KeyError, TypeError, IndexError):
+            logger.warning("Ignored a malformed inbox event on %r.", channel)
             return
         if channel != self.prefix + event.recipient:
             return  # an event must name the channel it came on
