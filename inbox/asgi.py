@@ -8,7 +8,7 @@
 
 Django's handler keeps a thread and a full request (about 230 KB) alive for every open
 streaming response. Here a stream is a coroutine: the session cookie is read, the session and
-user loaded with Django's async APIs, and the stream waits on the broker without a thread.
+user loaded in one thread hop, and the stream waits on the broker without a thread.
 Requests to any other path go to ``app`` untouched.
 """
 
@@ -22,14 +22,18 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
-from django.contrib.auth import aget_user
+from django.contrib.auth import get_user
 from django.core.handlers.asgi import ASGIRequest
 from django.urls import reverse
 
 from inbox import conf
+from inbox.sse.db import healthy
+from inbox.sse.limits import registry
+from inbox.sse.sessions import owner_of
 from inbox.sse.stream import InboxStream
-from inbox.sse.views import HEADERS
+from inbox.sse.views import HEADERS, SIGN_IN, TOO_MANY
 
 ASGIApp = Callable[..., Any]
 logger = logging.getLogger("inbox.sse")
@@ -39,7 +43,7 @@ def with_inbox_events(app: ASGIApp, *, path: str | None = None) -> ASGIApp:
     """Wrap ``app`` so that GET ``path`` (default: the URL of ``inbox:events``) streams events."""
     events_path: list[str] = [path] if path else []
 
-    async def application(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+    async def application(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "http":
             if not events_path:
                 events_path.append(reverse("inbox:events"))
@@ -51,26 +55,66 @@ def with_inbox_events(app: ASGIApp, *, path: str | None = None) -> ASGIApp:
     return application
 
 
-async def resolve_recipients(scope: dict[str, Any]) -> list[Any]:
+def _authenticate(scope: dict[str, Any]) -> ASGIRequest:
+    """The request with its session and user, as Django's middleware would give a view."""
     request = ASGIRequest(scope, io.BytesIO())
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    request.user = await aget_user(request)
-    resolver = conf.load(conf.get("RECIPIENTS_RESOLVER"))
-    # A resolver may be async; a sync one must not query the database (the default does not).
+    request.user = get_user(request)  # type: ignore[assignment]
+    return request
+
+
+@healthy
+def _open_sync(scope: dict[str, Any], resolver: Callable[[Any], Any]) -> tuple[ASGIRequest, Any]:
+    # One thread hop for the session, the user and a sync resolver, which may query the
+    # database (a team lookup): it must not run in the event loop.
+    request = _authenticate(scope)
     found = resolver(request)
-    if inspect.isawaitable(found):
-        found = await found
-    return list(found)
+    return request, found if inspect.isawaitable(found) else list(found)
 
 
-async def serve_events(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-    who = await resolve_recipients(scope)
+async def open_request(scope: dict[str, Any]) -> tuple[ASGIRequest, list[Any]]:
+    """The authenticated request and its recipients, from a sync or an ``async def`` resolver."""
+    resolver = conf.load(conf.get("RECIPIENTS_RESOLVER"))
+    if iscoroutinefunction(resolver):
+        request = await sync_to_async(healthy(_authenticate))(scope)
+        found = await resolver(request)
+    else:
+        request, found = await sync_to_async(_open_sync)(scope, resolver)
+        if inspect.isawaitable(found):
+            found = await found
+    return request, list(found)
+
+
+async def resolve_recipients(scope: dict[str, Any]) -> list[Any]:
+    return (await open_request(scope))[1]
+
+
+async def _refuse(send: Callable[..., Any], status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+async def serve_events(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    request, who = await open_request(scope)
     if not who:
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-        await send({"type": "http.response.body", "body": b"Sign in to receive notifications."})
+        await _refuse(send, 401 if not request.user.is_authenticated else 403, str(SIGN_IN))
         return
+    owner = owner_of(request)
+    ticket = registry.admit(owner) if owner is not None else None
+    if owner is not None and ticket is None:
+        await _refuse(send, 429, str(TOO_MANY))
+        return
+    try:
+        await _stream(InboxStream(who, owner=owner, ticket=ticket), scope, receive, send)
+    finally:
+        if ticket is not None:
+            ticket.release()
+
+
+async def _stream(inbox_stream: InboxStream, scope: dict[str, Any], receive: Callable[..., Any],
+                  send: Callable[..., Any]) -> None:
     headers = [(b"content-type", b"text/event-stream"), *[(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     if scope["method"] == "HEAD":
@@ -78,7 +122,7 @@ async def serve_events(scope: dict[str, Any], receive: Callable, send: Callable)
         return
 
     async def stream() -> None:
-        async for chunk in InboxStream(who).aiter():
+        async for chunk in inbox_stream.aiter():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def disconnected() -> None:
@@ -97,4 +141,5 @@ async def serve_events(scope: dict[str, Any], receive: Callable, send: Callable)
         error = streaming.exception()
         if error is not None:
             logger.error("Inbox event stream failed.", exc_info=error)
+        # The stream ended by itself (signed out, replaced by a newer one): close the response.
         await send({"type": "http.response.body", "body": b"", "more_body": False})

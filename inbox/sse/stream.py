@@ -1,7 +1,8 @@
 """What one browser's event stream says, for the recipients its request may see.
 
 The database is the truth: an event only means "this recipient changed" (plus, for new
-notifications, what their toast shows). On every (re)connect the stream sends the current
+notifications, a short preview for their toast). A stream lives only as long as the session
+that opened it: it re-checks the session at every heartbeat and before every delivery. On every (re)connect the stream sends the current
 badge first; after events it re-reads the counts, so a lost or coalesced event never leaves a
 wrong badge. Streams woken together (a broadcast) share one query for their counts.
 """
@@ -17,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import get_language, ngettext
@@ -26,6 +26,9 @@ from inbox import conf, events, stats
 from inbox.events.base import Event, describe
 from inbox.models import Notification
 from inbox.recipients import Key, keys_of, label
+from inbox.sse import sessions
+from inbox.sse.db import healthy
+from inbox.sse.limits import Ticket
 
 HEARTBEAT = b": ping\n\n"
 
@@ -39,9 +42,14 @@ def sse(event: str, data: str) -> bytes:
 class InboxStream:
     """The event stream for one request's recipients."""
 
-    def __init__(self, recipients: Sequence[Any]) -> None:
+    def __init__(self, recipients: Sequence[Any], *, owner: sessions.Owner | None = None,
+                 ticket: Ticket | None = None) -> None:
         self.recipients = list(recipients)
         self.keys: list[Key] = []
+        #: The session user that opened the stream; None (a custom resolver) skips session checks.
+        self.owner = owner
+        #: This stream's place under the per-session and per-user caps; released when it ends.
+        self.ticket = ticket
 
     def prepare(self) -> list[str]:
         """Resolve the recipients' keys; returns the broker channels. Sync: it may query content types."""
@@ -107,12 +115,31 @@ class InboxStream:
         details, bare = self.carried(batch)
         return self.render(batch, stats.counts_for(self.recipients), details + self.fetch(bare))
 
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    def _subscribe(self, channels: list[str]) -> events.Subscription:
+        subscription = events.get_broker().subscribe(channels)
+        if self.ticket is not None:
+            self.ticket.on_evict(subscription.interrupt)
+        return subscription
+
+    def _end(self, subscription: events.Subscription) -> None:
+        subscription.close()
+        if self.ticket is not None:
+            self.ticket.release()
+
+    async def signed_in(self) -> bool:
+        return self.owner is None or await sessions.checks().signed_in(self.owner)
+
+    def signed_in_now(self) -> bool:
+        return self.owner is None or sessions.signed_in_all([self.owner])[self.owner]
+
     # -- streaming --------------------------------------------------------------------------------
 
     async def aiter(self) -> AsyncIterator[bytes]:
         """For ASGI servers: waits without a thread; database reads are batched across streams."""
-        channels = await sync_to_async(self.prepare)()
-        subscription = events.get_broker().subscribe(channels)
+        channels = await sync_to_async(healthy(self.prepare))()
+        subscription = self._subscribe(channels)
         try:
             await subscription.wait_ready()
             yield self.opening(await _batcher().counts(self.keys))
@@ -122,45 +149,59 @@ class InboxStream:
             last = -interval
             while True:
                 batch = await subscription.next_batch(heartbeat)
+                if subscription.interrupted:
+                    return
                 if not batch:
+                    if not await self.signed_in():
+                        return
                     yield HEARTBEAT
                     continue
                 pause = last + interval - loop.time()
                 if pause > 0:  # in a burst: gather until the interval is up
                     await asyncio.sleep(pause)
                     batch += subscription.drain()
+                # Checked after gathering, right before anything is shown: a burst that began
+                # before a logout must not be delivered after it.
+                if subscription.interrupted or not await self.signed_in():
+                    return
                 details, bare = self.carried(batch)
                 if bare:
-                    details += await sync_to_async(self.fetch)(bare)
+                    details += await sync_to_async(healthy(self.fetch))(bare)
                 yield self.render(batch, await _batcher().counts(self.keys), details)
                 last = loop.time()
         finally:
-            subscription.close()
+            self._end(subscription)
 
     def iter(self) -> Iterator[bytes]:
         """For WSGI servers (runserver): holds a thread, so it ends after SSE_WSGI_SECONDS and the
         browser reconnects (it gets the current badge again at once)."""
-        subscription = events.get_broker().subscribe(self.prepare())
+        subscription = self._subscribe(healthy(self.prepare)())
         try:
             subscription.ready.wait(2)
-            yield self.opening(stats.counts_for(self.recipients))
+            yield self.opening(healthy(stats.counts_for)(self.recipients))
             deadline = time.monotonic() + float(conf.get("SSE_WSGI_SECONDS"))
             heartbeat = float(conf.get("SSE_HEARTBEAT"))
             interval = float(conf.get("SSE_MIN_INTERVAL"))
             last = -interval
             while (remaining := deadline - time.monotonic()) > 0:
                 batch = subscription.wait(min(heartbeat, remaining))
+                if subscription.interrupted:
+                    return
                 if not batch:
+                    if not self.signed_in_now():
+                        return
                     yield HEARTBEAT
                     continue
                 pause = last + interval - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
                     batch += subscription.drain()
-                yield self.render_now(batch)
+                if subscription.interrupted or not self.signed_in_now():
+                    return
+                yield healthy(self.render_now)(batch)
                 last = time.monotonic()
         finally:
-            subscription.close()
+            self._end(subscription)
 
 
 class CountsBatcher:
@@ -201,12 +242,9 @@ class CountsBatcher:
                     future.set_result(counts)
 
 
+@healthy
 def _read_counts(keys: set[Key]) -> dict[Key, stats.Counts]:
-    try:
-        return stats.counts_by_key(keys)
-    except DatabaseError:
-        connection.close()  # a broken connection (database restart): the next read reconnects
-        raise
+    return stats.counts_by_key(keys)
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CountsBatcher] = weakref.WeakKeyDictionary()

@@ -1,0 +1,118 @@
+"""Does the session that opened a stream still sign in the same, active user?
+
+Checked when a stream opens, at every heartbeat and before every delivery, so a stream ends
+within one heartbeat of a logout, a password change (the session auth hash changes), a
+deactivation or the session's expiry, and a stolen cookie stops reading when its session ends.
+The check reads like ``django.contrib.auth.get_user`` but changes nothing: no flush, no key
+rotation, since the stream cannot send the browser a new cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import weakref
+from collections.abc import Iterable
+from importlib import import_module
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.utils.crypto import constant_time_compare
+
+from inbox.sse.db import healthy
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """The session a stream was opened with, and the user it signed in."""
+
+    session_key: str
+    user_pk: str
+
+
+def owner_of(request: Any) -> Owner | None:
+    """None for a stream without a session user (a custom resolver): nothing to re-check."""
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    if user is None or not user.is_authenticated or session is None or not session.session_key:
+        return None
+    return Owner(session_key=session.session_key, user_pk=str(user.pk))
+
+
+def signed_in(owner: Owner) -> bool:
+    """Whether ``owner``'s session still exists, is unexpired and signs in the same active user."""
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore(owner.session_key)
+    try:
+        user_id, backend_path = session[SESSION_KEY], session[BACKEND_SESSION_KEY]
+    except KeyError:  # gone, expired or signed out: the store loads as empty
+        return False
+    if str(user_id) != owner.user_pk or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return False
+    backend = load_backend(backend_path)
+    user = backend.get_user(user_id)
+    if user is None or not getattr(user, "is_active", True):
+        return False
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    stored = session.get(HASH_SESSION_KEY) or ""
+    if constant_time_compare(stored, user.get_session_auth_hash()):
+        return True
+    return any(
+        constant_time_compare(stored, user._get_session_auth_hash(secret=secret))
+        for secret in getattr(settings, "SECRET_KEY_FALLBACKS", ())
+    )
+
+
+@healthy
+def signed_in_all(owners: Iterable[Owner]) -> dict[Owner, bool]:
+    return {owner: signed_in(owner) for owner in owners}
+
+
+class SessionChecks:
+    """Collects the checks of every stream woken in the same loop tick into one thread hop.
+
+    A heartbeat or a broadcast wakes many streams at once; each asks here, and one
+    ``sync_to_async`` call checks every distinct session, as ``CountsBatcher`` does for counts.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[Owner, list[asyncio.Future[bool]]] = {}
+        self.flushing = False
+
+    async def signed_in(self, owner: Owner) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self.pending.setdefault(owner, []).append(future)
+        if not self.flushing:
+            self.flushing = True
+            loop.create_task(self.flush())
+        return await future
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)  # let every stream woken by the same tick ask first
+        pending, self.pending, self.flushing = self.pending, {}, False
+        try:
+            found = await sync_to_async(signed_in_all)(list(pending))
+        except Exception as error:
+            for futures in pending.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for owner, futures in pending.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(found[owner])
+
+
+_checks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionChecks] = weakref.WeakKeyDictionary()
+
+
+def checks() -> SessionChecks:
+    loop = asyncio.get_running_loop()
+    if loop not in _checks:
+        _checks[loop] = SessionChecks()
+    return _checks[loop]
