@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inbox import conf, events, stats
+from inbox import conf, dialect, events, stats
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
@@ -24,6 +26,8 @@ from inbox.models import Notification
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
+
+logger = logging.getLogger("inbox")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +113,12 @@ def change_flags(
     specify: Iterable[FlagLike] = (),
     now: datetime | None = None,
 ) -> int:
-    """Add and remove flags (or, with a non-empty ``specify``, set them exactly); returns rows changed."""
+    """Add and remove flags (or, with a non-empty ``specify``, set them exactly); returns rows changed.
+
+    Works in batches of ``CHANGE_BATCH_SIZE`` rows, each in a short transaction that locks only
+    the Stats rows of its own recipients, so a change over millions of rows never makes every
+    sender wait. Inside a transaction of yours, the batches are savepoints of it.
+    """
     registry = Notification.flags_registry
     specified = registry.resolve(specify)
     change = FlagChange(
@@ -127,44 +136,82 @@ def change_flags(
     if change.is_empty():
         return 0
 
-    with transaction.atomic():
-        rows, keys = _lock_recipients(_rerooted(change.queryset).filter(change.changing()))
+    def apply(rows: models.QuerySet, using: str) -> int:
+        # Under the lock: only rows still needing the change are counted and updated.
+        rows = rows.filter(change.changing())
         deltas = stats.Deltas()
         deltas.add_groups(stats.state_groups(rows), change.transition)
         count = rows.update(**change.updates())
-        stats.apply(deltas, now=change.now)
+        stats.apply(deltas, now=change.now, using=using)
+        return count
+
+    def changed(count: int) -> None:
+        _send_robust(notifications_flags_changed, change=change, count=count)
+
+    return _in_batches(_rerooted(change.queryset).filter(change.changing()), apply, before_updated=changed)
+
+
+def _in_batches(
+    queryset: models.QuerySet,
+    work: Callable[[models.QuerySet, str], int],
+    *,
+    before_updated: Callable[[int], None] | None = None,
+) -> int:
+    """Run ``work(rows, using)`` over ``queryset`` in keyset batches, each in its own transaction.
+
+    A batch's recipients have their Stats rows locked (in key order) before ``work`` reads any
+    state, and ``rows`` is confined to the batch's primary keys, so a row a concurrent writer
+    added or changed meanwhile is either counted under the lock or left alone. Signals follow
+    each batch that changed something, in the seed's order: ``before_updated`` (flags changed),
+    then ``notifications_updated``.
+    """
+    using = queryset.db
+    size = conf.get("CHANGE_BATCH_SIZE")
+    total = 0
+    last: int | None = None
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        batch = list(page.order_by("pk").values_list("pk", "recipient_type_id", "recipient_id")[:size])
+        if not batch:
+            break
+        with transaction.atomic(using=using):
+            keys = stats.lock({(type_id, object_id) for _pk, type_id, object_id in batch}, using=using)
+            rows = Notification.objects.using(using).filter(pk__in=[pk for pk, _t, _r in batch])
+            count = work(rows, using)
+            if count:
+                _announce(keys, using)
         if count:
-            _announce(keys)
-            notifications_flags_changed.send(sender=Notification, change=change, count=count)
-            notifications_updated.send(sender=Notification, recipients=keys)
-    return count
+            if before_updated is not None:
+                before_updated(count)
+            _send_robust(notifications_updated, recipients=keys)
+        total += count
+        if len(batch) < size:
+            break
+        last = batch[-1][0]
+    return total
 
 
 def _rerooted(queryset: models.QuerySet) -> models.QuerySet:
-    """A plain filter over the same rows: update() and delete() refuse sliced or distinct querysets.
+    """A plain filter over the same rows, on the database that holds them.
 
-    A slice (``[:3]``, ``order_by("?")[:2]``) is fixed to its primary keys first:
-    as a subquery it would pick other rows in each statement while rows come and go.
+    A slice (``[:3]``, ``order_by("?")[:2]``) or a distinct or combined query is fixed to its
+    primary keys first: as a subquery it could pick other rows in each statement.
     """
+    using = dialect.alias()
     if queryset.query.is_sliced or queryset.query.distinct or queryset.query.combinator:
-        return Notification.objects.filter(pk__in=list(queryset.values_list("pk", flat=True)))
-    return queryset.order_by()
+        return Notification.objects.using(using).filter(pk__in=list(queryset.values_list("pk", flat=True)))
+    return queryset.using(using).order_by()
 
 
-def _lock_recipients(rows: models.QuerySet) -> tuple[models.QuerySet, list[Key]]:
-    """Lock the Stats of the recipients of ``rows``; returns the rows confined to them, and the keys.
-
-    Confining matters when a concurrent send adds a recipient after the keys were
-    read: its rows are left alone rather than counted without holding its lock.
-    """
-    keys = stats.lock(stats.recipient_keys(rows))
-    if len(keys) <= stats.KEY_CHUNK:
-        rows = rows.filter(keys_q(keys))
-    return rows, keys
+def _announce(keys: Iterable[Key], using: str) -> None:
+    events.publish_on_commit([events.Event(recipient=label(key)) for key in keys], using=using)
 
 
-def _announce(keys: Iterable[Key]) -> None:
-    events.publish_on_commit([events.Event(recipient=label(key)) for key in keys])
+def _send_robust(signal: Signal, **kwargs: Any) -> None:
+    """Receivers run after the change's own transaction; one that raises is logged, never undoes it."""
+    for receiver, response in signal.send_robust(sender=Notification, **kwargs):
+        if isinstance(response, Exception):
+            logger.error("Inbox signal receiver %r failed.", receiver, exc_info=response)
 
 
 def mark_read(queryset: models.QuerySet) -> int:
@@ -196,34 +243,35 @@ def unstar(queryset: models.QuerySet) -> int:
 
 
 def mark_all_read(recipient: Recipients) -> int:
-    """Mark every visible notification of ``recipient`` read (scheduled ones stay unread)."""
-    return mark_read(Notification.objects.recipients(_as_list(recipient)).filter(is_published=True).unread())
+    """Mark every visible unread notification of ``recipient`` read (scheduled ones stay as they are)."""
+    return mark_read(Notification.objects.recipients(_as_list(recipient)).visible().unread())
 
 
 def delete(queryset: models.QuerySet) -> int:
-    """Delete notifications (their replies lose their parent); returns how many were deleted."""
-    with transaction.atomic():
-        rows, keys = _lock_recipients(_rerooted(queryset))
+    """Delete notifications through Django's collector; returns how many notifications were deleted.
+
+    A site's models with a foreign key to Notification are handled as their ``on_delete`` says,
+    ``pre_delete``/``post_delete`` fire, and replies lose their parent. Batches as
+    :func:`change_flags` does.
+    """
+
+    def apply(rows: models.QuerySet, using: str) -> int:
         deltas = stats.Deltas()
         deltas.add_groups(stats.state_groups(rows), lambda state: None)
-        Notification.objects.filter(parent__in=rows.values("pk")).update(parent=None)
-        # The replies are detached above, so a raw DELETE is safe and avoids
-        # loading every row into Python as the ORM collector would.
-        count = rows._raw_delete(rows.db) or 0  # None when the filter can match nothing
-        stats.apply(deltas)
-        if count:
-            _announce(keys)
-            notifications_updated.send(sender=Notification, recipients=keys)
-    return count
+        _total, by_model = rows.delete()
+        stats.apply(deltas, using=using)
+        return by_model.get(Notification._meta.label, 0)
+
+    return _in_batches(_rerooted(queryset), apply)
 
 
 def read(uid: uuid.UUID | str, recipient: Recipients) -> Notification:
-    """Mark one notification read and return it; NotificationError unless it is ``recipient``'s."""
+    """Mark one notification read and return it; NotificationError unless it is ``recipient``'s and visible."""
     try:
         uid = uid if isinstance(uid, uuid.UUID) else uuid.UUID(str(uid))
     except ValueError:
         raise NotificationError(_("No such notification.")) from None
-    queryset = Notification.objects.recipients(_as_list(recipient)).filter(uid=uid, is_published=True)
+    queryset = Notification.objects.using(dialect.alias()).recipients(_as_list(recipient)).visible().filter(uid=uid)
     notification = queryset.first()
     if notification is None:
         raise NotificationError(_("No such notification."))
@@ -242,17 +290,17 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
     """
     now = now or timezone.now()
     batch_size = batch_size or conf.get("BATCH_SIZE")
+    using = dialect.alias()
+    notifications = Notification.objects.using(using)
     published = 0
     while True:
-        with transaction.atomic():
-            due = Notification.objects.filter(is_published=False, sent_at__lte=now).order_by("sent_at", "pk")
+        with transaction.atomic(using=using):
+            due = notifications.filter(is_published=False, sent_at__lte=now).order_by("sent_at", "pk")
             candidates = list(due.values_list("pk", "recipient_type_id", "recipient_id")[:batch_size])
             if not candidates:
                 break
-            locked = set(stats.lock({(t, r) for _, t, r in candidates}, skip_locked=True))
-            rows = Notification.objects.filter(
-                pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False
-            )
+            locked = set(stats.lock({(t, r) for _, t, r in candidates}, skip_locked=True, using=using))
+            rows = notifications.filter(pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False)
             deltas = stats.Deltas()
             deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
             new: dict[Key, list[Notification]] = {}
@@ -260,17 +308,20 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
             for notification in rows.only(*fields):
                 new.setdefault((notification.recipient_type_id, notification.recipient_id), []).append(notification)
             count = rows.update(is_published=True, updated_at=now)
-            stats.apply(deltas, now=now)
-            events.publish_on_commit([
-                events.Event(
-                    recipient=label(key),
-                    new=tuple(str(n.uid) for n in due),
-                    details=tuple(events.describe(n) for n in due),
-                )
-                for key, due in new.items()
-            ])
-            if count:
-                notifications_updated.send(sender=Notification, recipients=sorted(new))
+            stats.apply(deltas, now=now, using=using)
+            events.publish_on_commit(
+                [
+                    events.Event(
+                        recipient=label(key),
+                        new=tuple(str(n.uid) for n in items),
+                        details=tuple(events.describe(n) for n in items),
+                    )
+                    for key, items in new.items()
+                ],
+                using=using,
+            )
+        if count:
+            _send_robust(notifications_updated, recipients=sorted(new))
         published += count
         if not count or len(candidates) < batch_size:
             break
