@@ -60,7 +60,13 @@ def _authenticate(scope: dict[str, Any]) -> ASGIRequest:
     request = ASGIRequest(scope, io.BytesIO())
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    request.user = get_user(request)  # type: ignore[assignment]
+    user = get_user(request)
+    request.user = user  # type: ignore[assignment]
+
+    async def auser() -> Any:  # as AuthenticationMiddleware gives async resolvers
+        return user
+
+    request.auser = auser  # type: ignore[attr-defined]
     return request
 
 
