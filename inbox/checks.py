@@ -77,3 +77,66 @@ def check_ui_requirements(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
+@register(Tags.database)
+def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """The kit writes a few statements by hand (inbox.dialect): refuse a database it cannot serve.
+
+    Runs with ``migrate`` and ``check --database``, when Django may connect.
+    """
+    from django.db import connections, router
+
+    from inbox import dialect
+    from inbox.models import Notification, Stats
+
+    problems: list[Any] = []
+    using = dialect.alias()
+    if router.db_for_write(Stats) != using:
+        problems.append(
+            Error(
+                "inbox.Notification and inbox.Stats are routed to different databases.",
+                hint="Route every model of the 'inbox' app to the same database: Stats are updated "
+                "in the same transaction as the notifications they count.",
+                id="inbox.E020",
+            )
+        )
+    if databases is not None and using not in databases:
+        return problems
+    connection = connections[using]
+    vendor = dialect.vendor(connection)
+    least = dialect.SUPPORTED.get(vendor)
+    if least is None:
+        problems.append(
+            Error(
+                f"The inbox cannot use the {connection.display_name} database {using!r}.",
+                hint="Supported: SQLite 3.35+, PostgreSQL 13+, MariaDB 10.6+, MySQL 8.0.4+.",
+                id="inbox.E021",
+            )
+        )
+        return problems
+    version = _server_version(connection, vendor)
+    if version is not None and version < least:
+        problems.append(
+            Error(
+                f"The inbox needs {connection.display_name} {'.'.join(map(str, least))} or later; "
+                f"database {using!r} runs {'.'.join(map(str, version))}.",
+                hint="It relies on JSON table functions, upserts and INSERT ... RETURNING (see inbox.dialect).",
+                id="inbox.E022",
+            )
+        )
+    return problems
+
+
+def _server_version(connection: Any, vendor: str) -> tuple[int, ...] | None:
+    if vendor == "sqlite":
+        import sqlite3
+
+        return tuple(sqlite3.sqlite_version_info)
+    if vendor == "postgresql":
+        connection.ensure_connection()
+        number = connection.pg_version  # e.g. 150004
+        return (number // 10000, number // 100 % 100)
+    if vendor in ("mysql", "mariadb"):
+        return tuple(connection.mysql_version)
+    return None

@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.sql.compiler import SQLCompiler
 
 #: Column kinds understood by :func:`rows_source`.
 KINDS = ("int", "text", "uuid")
@@ -60,28 +61,13 @@ def rows_source(connection: BaseDatabaseWrapper, kinds: Sequence[str]) -> str:
         return f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS e"
     if is_mysql_family(connection):
         columns = ", ".join(f"c{i} {_MYSQL_TYPES[kind]} PATH '$[{i}]'" for i, kind in enumerate(kinds))
-        # The JSON text columns come out in the binary collation; compare them as the tables do.
-        select = ", ".join(
-            f"jt.c{i} COLLATE {_mysql_collation(connection)} AS c{i}" if kind != "int" else f"jt.c{i} AS c{i}"
-            for i, kind in enumerate(kinds)
-        )
-        return f"SELECT {select} FROM JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS jt"
+        return f"SELECT * FROM JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS jt"
     columns = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(kinds)))
     return f"SELECT {columns} FROM json_each(%s)"
 
 
 def encode_rows(rows: Iterable[Sequence[Any]]) -> str:
     return json.dumps(list(rows), separators=(",", ":"))
-
-
-def _mysql_collation(connection: BaseDatabaseWrapper) -> str:
-    """The database's default collation, which the kit's text columns use (read once per connection)."""
-    collation = getattr(connection, "_inbox_collation", None)
-    if collation is None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT @@collation_database")
-            collation = connection._inbox_collation = str(cursor.fetchone()[0])  # type: ignore[attr-defined]
-    return collation
 
 
 # -- Upserts that add to counters ----------------------------------------------------------------
@@ -138,6 +124,8 @@ def new_uid_sql(connection: BaseDatabaseWrapper) -> str | None:
         return "gen_random_uuid()"
     if connection.vendor == "sqlite":
         return "lower(hex(randomblob(16)))"  # Django stores UUIDs in SQLite as 32 hex digits
+    # MariaDB/MySQL: no random UUID function whose output both column types accept (MariaDB's uuid
+    # type refuses non-RFC values; UUID() is time-based and exposes the server), so Python makes them.
     return None
 
 
@@ -147,3 +135,20 @@ def spell_uid(connection: BaseDatabaseWrapper, uid: uuid.UUID) -> str:
 
     prepared = Notification._meta.get_field("uid").get_db_prep_value(uid, connection)
     return str(prepared)
+
+
+class PkText(models.Func):
+    """An integer primary key as text, comparable with the CharField that stores recipient ids.
+
+    On MariaDB/MySQL a plain CAST takes the connection's collation, which may differ from the
+    column's ("Illegal mix of collations"); an explicit binary collation wins the comparison,
+    and digits compare the same in any collation.
+    """
+
+    function = "CAST"
+    template = "%(function)s(%(expressions)s AS text)"
+    output_field = models.CharField()
+
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
+        template = "CAST(%(expressions)s AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin"
+        return self.as_sql(compiler, connection, template=template, **extra)

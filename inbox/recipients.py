@@ -109,7 +109,9 @@ def pk_strings(queryset: QuerySet) -> QuerySet | list[str]:
     """The primary keys of ``queryset`` as strings, as a subquery when SQL can cast them."""
     pk = queryset.model._meta.pk
     if has_integer_pk(queryset.model):
-        return queryset.values(pk_str=Cast("pk", models.CharField()))
+        from inbox.dialect import PkText
+
+        return queryset.values(pk_str=PkText("pk"))
     if isinstance(pk, (models.CharField, models.TextField)):
         return queryset.values("pk")
     # UUIDs are stored differently per database; compare Python's spelling.

@@ -13,7 +13,7 @@
 
 All but ``notifications_committed`` run right after the kit's own transaction, so receivers
 see the rows, inside the caller's transaction if one is open. Every signal is sent robustly:
-a receiver that raises is logged (logger ``inbox``) and never undoes the change or hides it
+a receiver that raises is logged (logger ``django.dispatch``) and never undoes the change or hides it
 from the caller.
 """
 

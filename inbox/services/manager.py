@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
-import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -26,8 +25,6 @@ from inbox.models import Notification
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
-
-logger = logging.getLogger("inbox")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,10 +205,9 @@ def _announce(keys: Iterable[Key], using: str) -> None:
 
 
 def _send_robust(signal: Signal, **kwargs: Any) -> None:
-    """Receivers run after the change's own transaction; one that raises is logged, never undoes it."""
-    for receiver, response in signal.send_robust(sender=Notification, **kwargs):
-        if isinstance(response, Exception):
-            logger.error("Inbox signal receiver %r failed.", receiver, exc_info=response)
+    """Receivers run after the change's own transaction; one that raises is logged (by Django's
+    send_robust, logger "django.dispatch") and never undoes the change."""
+    signal.send_robust(sender=Notification, **kwargs)
 
 
 def mark_read(queryset: models.QuerySet) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from collections import Counter
@@ -14,11 +13,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, transaction
-from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inbox import conf, dialect, events, stats
+from inbox import conf, dialect, events, links, stats
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
@@ -27,8 +25,6 @@ from inbox.models import Level, Notification
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
 from inbox.services.sent import SentNotifications
 from inbox.signals import notification_sent, notifications_committed, notifications_sent
-
-logger = logging.getLogger("inbox")
 
 #: A slug, end to end: \Z, because $ would also accept a trailing newline.
 _SLUG = re.compile(r"\A[-a-zA-Z0-9_]*\Z")
@@ -222,8 +218,6 @@ def _check_fields(*, category: str, level: int, url: str, parent: Notification |
         raise NotificationError(
             _("level must be one of %(levels)s, not %(level)r.") % {"levels": Level.values, "level": level}
         )
-    from inbox import links  # noqa: PLC0415  (TODO: top-level once links.py lands)
-
     if url and (not isinstance(url, str) or not links.is_allowed_link(url)):
         # javascript:, data: and off-site links (including /\\evil.example) would be rendered as hrefs.
         raise NotificationError(
@@ -249,22 +243,15 @@ def _send_signals(sent: Sequence[Notification], recipients: list[models.Model] |
     sees the rows; one that raises is logged and never undoes the send. Work that leaves the
     process belongs in ``notifications_committed``, which runs after commit.
     """
+    # send_robust logs a receiver's exception (logger "django.dispatch") instead of raising it.
     if notification_sent.has_listeners(Notification):
         for notification in sent:
-            _log_failures(notification_sent.send_robust(sender=Notification, notification=notification))
-    _log_failures(notifications_sent.send_robust(sender=Notification, notifications=sent, recipients=recipients))
+            notification_sent.send_robust(sender=Notification, notification=notification)
+    notifications_sent.send_robust(sender=Notification, notifications=sent, recipients=recipients)
 
 
 def _send_committed(sent: Sequence[Notification], recipients: list[models.Model] | models.QuerySet) -> None:
-    _log_failures(
-        notifications_committed.send_robust(sender=Notification, notifications=sent, recipients=recipients)
-    )
-
-
-def _log_failures(responses: list[tuple[Any, Any]]) -> None:
-    for receiver, response in responses:
-        if isinstance(response, Exception):
-            logger.error("Inbox signal receiver %r failed.", receiver, exc_info=response)
+    notifications_committed.send_robust(sender=Notification, notifications=sent, recipients=recipients)
 
 
 def _send_silent(
@@ -401,7 +388,7 @@ class _Writer:
         last: int | None = None
         while True:
             page = targets if last is None else targets.filter(pk__gt=last)
-            query = page.order_by("pk").values(pk_str=Cast("pk", models.CharField()))[:batch_size].query
+            query = page.order_by("pk").values(pk_str=dialect.PkText("pk"))[:batch_size].query
             try:
                 source, source_params = query.sql_with_params()
             except EmptyResultSet:  # .none(), pk__in=[]: nobody to send to
