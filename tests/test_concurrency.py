@@ -91,3 +91,27 @@ def test_two_publishers_publish_each_due_notification_once(is_postgres):
     assert not Notification.objects.filter(is_published=False).exists()
     assert_stats_match_recount()
     assert len(users) == 20
+
+
+def test_a_group_whose_members_change_during_a_broadcast(is_postgres):
+    """Members join and leave while a paged broadcast runs: Stats count exactly the rows inserted."""
+    from django.contrib.auth.models import Group
+
+    assert is_postgres
+    group = Group.objects.create(name="everyone")
+    users = User.objects.bulk_create([User(username=f"member{i}") for i in range(400)])
+    group.user_set.add(*users[:300])
+
+    def broadcaster() -> None:
+        for i in range(15):
+            notifier.send(f"news {i}", group, batch_size=37)
+
+    def churner() -> None:
+        for i in range(60):
+            joining, leaving = users[300 + i % 100], users[i * 5 % 300]
+            group.user_set.add(joining)
+            group.user_set.remove(leaving)
+
+    run_together(broadcaster, churner)
+    assert Notification.objects.count() > 0
+    assert_stats_match_recount()

@@ -202,3 +202,32 @@ def test_collect_stats_zeroes_recipients_without_notifications(alice):
     Notification.objects.all().delete()
     manager.collect_stats(User.objects.all())
     assert stats_of(alice).total == 0
+
+
+def test_big_changes_run_in_short_transactions(db, settings, django_assert_num_queries):
+    """Each batch locks only its own recipients' Stats rows, in a transaction of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.INBOX = {"CHANGE_BATCH_SIZE": 2}
+    users = [User.objects.create(username=f"user{i}") for i in range(5)]
+    notifier.send("hello", users)
+    with CaptureQueriesContext(connection) as queries:
+        assert manager.mark_read(Notification.objects.all()) == 5
+    savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 3  # 2 + 2 + 1 rows
+    with CaptureQueriesContext(connection) as queries:
+        assert manager.delete(Notification.objects.all()) == 5
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]) == 3
+    assert_stats_match_recount()
+
+
+def test_collect_stats_works_in_batches_and_zeroes_emptied_recipients(db, settings):
+    settings.INBOX = {"CHANGE_BATCH_SIZE": 2}
+    users = [User.objects.create(username=f"user{i}") for i in range(5)]
+    notifier.send("hello", users)
+    Notification.objects.filter(recipient_id=str(users[0].pk)).delete()  # bypasses the services
+    Stats.objects.filter(recipient_id=str(users[1].pk)).update(unread=42)
+    assert manager.collect_stats() == 5
+    assert_stats_match_recount()
+    assert Stats.objects.get(recipient_id=str(users[0].pk)).total == 0
