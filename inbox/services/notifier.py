@@ -122,11 +122,21 @@ def send(
 def _events_of(sent: Sequence[Notification]) -> Iterator[events.Event]:
     """One event per new notification, built lazily after commit (a broadcast never holds them all)."""
     prefixes: dict[int, str] = {}
-    for notification in sent:
+    if not isinstance(sent, SentNotifications):  # the pipeline path: real instances
+        for notification in sent:
+            yield events.Event(
+                recipient=_prefix(prefixes, notification.recipient_type_id) + notification.recipient_id,
+                new=(str(notification.uid),),
+                details=(events.describe(notification),),
+            )
+        return
+    shared = events.describe(sent.prototype)  # the same text for everyone: described once
+    for type_id, recipient_id, uid, own in sent.compact():
+        text = str(uid)
         yield events.Event(
-            recipient=_prefix(prefixes, notification.recipient_type_id) + notification.recipient_id,
-            new=(str(notification.uid),),
-            details=(events.describe(notification),),
+            recipient=_prefix(prefixes, type_id) + recipient_id,
+            new=(text,),
+            details=({**shared, "uid": text} if own is None else events.describe(own),),
         )
 
 

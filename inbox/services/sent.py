@@ -95,10 +95,18 @@ class SentNotifications(Sequence[Notification]):
     def recipient_id(self, index: int) -> str:
         return str(self._int_recipients[index]) if self._int_recipients is not None else self._recipients[index]
 
-    def keys(self) -> Iterator[tuple[int, str]]:
-        """(recipient type id, recipient id) of each notification, without building instances."""
+    @property
+    def prototype(self) -> Notification:
+        """The values every notification of this send shares (its pk, uid and recipient are unset)."""
+        return self._prototype
+
+    def compact(self) -> Iterator[tuple[int, str, uuid.UUID, Notification | None]]:
+        """(recipient type id, recipient id, uid, instance) of each notification, cheaply: the
+        instance is built only when its message differs from the prototype's, else it is None."""
+        uids = self._uids
         for index in range(len(self)):
-            yield self._types[index], self.recipient_id(index)
+            own = self._build(index) if self._messages is not None else None
+            yield self._types[index], self.recipient_id(index), uuid.UUID(bytes=bytes(uids[index * 16 : index * 16 + 16])), own
 
     def _build(self, index: int) -> Notification:
         notification = Notification.__new__(Notification)
