@@ -6,7 +6,6 @@ import asyncio
 import datetime
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 from django.core.asgi import get_asgi_application
 from django.test import Client

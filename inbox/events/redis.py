@@ -138,6 +138,8 @@ class RedisBroker(InProcessBroker):
             loop.close()
 
     async def _listen(self) -> None:
+        commands = self._commands
+        assert commands is not None  # _run creates the queue before the loop starts
         failing = False
         delay = 0.2
         waiting: list[Subscription] = []
@@ -157,8 +159,8 @@ class RedisBroker(InProcessBroker):
                     # Anything published while we were away is lost: every stream re-reads its badge.
                     self.deliver_locally([Event(recipient=channel) for channel in self.channels()])
                 while True:
-                    while not self._commands.empty():
-                        name, channels, subscription = self._commands.get_nowait()
+                    while not commands.empty():
+                        name, channels, asked = commands.get_nowait()
                         if name == "subscribe" and channels:
                             await pubsub.subscribe(*[self.prefix + c for c in channels])
                         elif name == "unsubscribe" and channels:
@@ -166,17 +168,17 @@ class RedisBroker(InProcessBroker):
                             unused = [c for c in channels if c not in set(self.channels())]
                             if unused:
                                 await pubsub.unsubscribe(*[self.prefix + c for c in unused])
-                        if subscription is not None:
-                            subscription.ready.set()
+                        if asked is not None:
+                            asked.ready.set()
                     message = await pubsub.get_message(timeout=0.05)
                     if message and message.get("type") == "message":
                         self._dispatch(message)
             except (redis.RedisError, OSError) as error:
                 self._connected.clear()
-                while not self._commands.empty():  # answered after reconnecting
-                    _name, _channels, subscription = self._commands.get_nowait()
-                    if subscription is not None:
-                        waiting.append(subscription)
+                while not commands.empty():  # answered after reconnecting
+                    _name, _channels, asked = commands.get_nowait()
+                    if asked is not None:
+                        waiting.append(asked)
                 if not failing:
                     failing = True
                     logger.error("Lost the Redis connection for inbox events, retrying: %s", error)

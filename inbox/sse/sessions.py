@@ -60,10 +60,8 @@ def signed_in(owner: Owner) -> bool:
     stored = session.get(HASH_SESSION_KEY) or ""
     if constant_time_compare(stored, user.get_session_auth_hash()):
         return True
-    return any(
-        constant_time_compare(stored, user._get_session_auth_hash(secret=secret))
-        for secret in getattr(settings, "SECRET_KEY_FALLBACKS", ())
-    )
+    # A rotated SECRET_KEY must not sign everyone out mid-stream: Django accepts the fallbacks too.
+    return any(constant_time_compare(stored, fallback) for fallback in user.get_session_auth_fallback_hash())
 
 
 @healthy

@@ -14,7 +14,7 @@ import functools
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -107,7 +107,8 @@ class InboxStream:
         scoped to these recipients, so an event can never show someone else's notification."""
         if not uids:
             return []
-        rows = Notification.objects.recipients(self.recipients).filter(uid__in=uids[-200:]).order_by("-sent_at", "-id")
+        objects: Any = Notification.objects  # its queryset methods are not in the manager's type
+        rows = objects.recipients(self.recipients).filter(uid__in=uids[-200:]).order_by("-sent_at", "-id")
         return [describe(n) for n in rows]
 
     def render_now(self, batch: Sequence[Event]) -> bytes:
@@ -172,7 +173,7 @@ class InboxStream:
         finally:
             self._end(subscription)
 
-    def iter(self) -> Iterator[bytes]:
+    def iter(self) -> Generator[bytes, None, None]:
         """For WSGI servers (runserver): holds a thread, so it ends after SSE_WSGI_SECONDS and the
         browser reconnects (it gets the current badge again at once)."""
         subscription = self._subscribe(healthy(self.prepare)())

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
@@ -65,7 +66,7 @@ def stream_response(stream: InboxStream, *, asynchronous: bool) -> StreamingHttp
 
 
 @require_GET
-def events(request: HttpRequest) -> HttpResponse:
+def events(request: HttpRequest) -> HttpResponseBase:
     who = recipients.for_request(request)
     if not who:
         # No stream at all for someone who may see nothing (never a 200 that stays silent).
