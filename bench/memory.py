@@ -75,15 +75,23 @@ def report(rows: list[dict[str, Any]]) -> str:
         "",
         "## Broadcast memory",
         "",
-        "| recipients | peak during send() | of which kept (the returned SentNotifications) | peak per recipient | time |",
+        "| recipients | peak during send() | kept after it (the returned SentNotifications) | transient (peak − kept) | kept per recipient |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
         data = row["queryset"]
         lines.append(
             f"| {row['size']:,} | {data['peak'] / 1e6:.1f} MB | {data['kept'] / 1e6:.1f} MB | "
-            f"{data['peak'] / row['size']:.0f} B | {data['seconds']:.2f} s |"
+            f"{(data['peak'] - data['kept']) / 1e6:.1f} MB | {data['kept'] / row['size']:.0f} B |"
         )
+    lines += [
+        "",
+        "Flat: what a broadcast holds while it runs (rows in flight, one page of keys for Stats, events built one",
+        "chunk at a time after commit) stays about 2 MB whatever the audience; the only part that grows is the",
+        "return value, about 43 bytes a recipient instead of a model instance (about 1 KB) each.",
+        "Before (commit 14387da, same runner): 15.2 MB at 10,000, 76.0 MB at 50,000 and 303.7 MB at 200,000, of",
+        "which 8.4 / 42.8 / 171.7 MB transient: one event and one instance per recipient held until commit.",
+    ]
     return "\n".join(lines)
 
 
