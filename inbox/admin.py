@@ -19,11 +19,18 @@ class ReadStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("unread", _("unread")), ("read", _("read")), ("archived", _("archived")), ("starred", _("starred"))]
+        return [
+            ("unread", _("unread")),
+            ("read", _("read")),
+            ("archived", _("archived")),
+            ("starred", _("starred")),
+            ("scheduled", _("scheduled (not yet visible)")),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        # The querysets' own definitions (unread = not read and not archived), as Stats counts them.
         value = self.value()
-        if value in {"unread", "read", "archived", "starred"}:
+        if value in {"unread", "read", "archived", "starred", "scheduled"}:
             return getattr(queryset, value)()
         return queryset
 

@@ -40,3 +40,20 @@ def test_delete_one_in_admin_updates_stats(admin_client, alice):
     [sent] = notifier.send("x", alice)
     admin_client.post(reverse("admin:inbox_notification_delete", args=[sent.pk]), {"post": "yes"})
     assert Stats.objects.recipients([alice]).get().total == 0
+
+
+def test_state_filter_uses_the_shared_definitions(admin_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.flags import Flag
+
+    notifier.send("plain unread", alice)
+    notifier.send("archived unread", alice, flags=[Flag.ARCHIVED])
+    notifier.send("scheduled", alice, send_at=timezone.now() + timedelta(hours=1))
+    url = reverse("admin:inbox_notification_changelist")
+    unread = admin_client.get(url + "?state=unread").content
+    assert b"plain unread" in unread and b"archived unread" not in unread  # as Stats.unread counts
+    scheduled = admin_client.get(url + "?state=scheduled").content
+    assert b"scheduled" in scheduled and b"plain unread" not in scheduled
