@@ -197,10 +197,24 @@ async def collect(app, scope, *, until, publish=None, timeout=10.0) -> list[dict
     task = asyncio.ensure_future(app(scope, receive, send))
     if publish is not None:
         await asyncio.wait_for(first_body.wait(), timeout)
-        await sync_to_async(publish, thread_sensitive=False)()
+        await sync_to_async(_closing(publish), thread_sensitive=False)()
     await asyncio.wait_for(disconnect.wait(), timeout)
     await asyncio.wait_for(task, timeout)  # a disconnect must end the stream promptly
     return sent
+
+
+def _closing(publish):
+    """Run ``publish`` in a helper thread and close that thread's connection, so the test database can go."""
+
+    def run():
+        from django.db import connections
+
+        try:
+            publish()
+        finally:
+            connections.close_all()
+
+    return run
 
 
 def scope_for(client, path=EVENTS) -> dict:
