@@ -108,7 +108,9 @@ class InboxStream:
         if not uids:
             return []
         objects: Any = Notification.objects  # its queryset methods are not in the manager's type
-        rows = objects.recipients(self.recipients).filter(uid__in=uids[-200:]).order_by("-sent_at", "-id")
+        rows = (
+            objects.recipients(self.recipients).visible().filter(uid__in=uids[-200:]).order_by("-sent_at", "-id")
+        )
         return [describe(n) for n in rows]
 
     def render_now(self, batch: Sequence[Event]) -> bytes:
