@@ -7,13 +7,14 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.core.validators import validate_slug
-from django.db.models import QuerySet
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from inbox import conf
 from inbox.models import Level
+from inbox.querysets import NotificationQuerySet
 from inbox.recipients import content_types
 
 STATUSES = [
@@ -23,6 +24,37 @@ STATUSES = [
     ("starred", _("Starred")),
     ("archived", _("Archived")),
 ]
+
+
+#: The dates the "since" / "until" filters accept. Both become midnight in the reader's timezone
+#: and "until" the next midnight, so the extremes of Python's dates (9999-12-31, 0001-01-01)
+#: overflow; no inbox holds notifications from before 1900 or after 2999.
+EARLIEST_DATE = datetime.date(1900, 1, 1)
+LATEST_DATE = datetime.date(2999, 12, 31)
+
+
+def _date_filter(label: str | Promise, method: str) -> django_filters.DateFilter:
+    bounds = {"min": EARLIEST_DATE.isoformat(), "max": LATEST_DATE.isoformat()}
+    return django_filters.DateFilter(
+        label=label,
+        method=method,
+        widget=forms.DateInput(attrs={"type": "date", **bounds}),
+        validators=[
+            MinValueValidator(EARLIEST_DATE, message=_("Enter a date on or after %(limit_value)s.")),
+            MaxValueValidator(LATEST_DATE, message=_("Enter a date on or before %(limit_value)s.")),
+        ],
+    )
+
+
+class NotificationFilterForm(forms.Form):
+    """The filters' form: checks what no single field can."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("sent_after"), data.get("sent_before")
+        if since and until and since > until:
+            raise forms.ValidationError(_("“Since” must be on or before “Until”."), code="date_range")
+        return data
 
 
 def actor_type_choices() -> list[tuple[str, str]]:
@@ -42,20 +74,19 @@ class NotificationFilter(django_filters.FilterSet):
     actor_type = django_filters.ChoiceFilter(
         label=_("From"), choices=actor_type_choices, method="filter_actor_type", empty_label=_("Anyone")
     )
-    sent_after = django_filters.DateFilter(
-        label=_("Since"), method="filter_since", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    sent_before = django_filters.DateFilter(
-        label=_("Until"), method="filter_until", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    sent_after = _date_filter(_("Since"), "filter_since")
+    sent_before = _date_filter(_("Until"), "filter_until")
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+    class Meta:
+        form = NotificationFilterForm
+
+    def filter_queryset(self, queryset: NotificationQuerySet) -> NotificationQuerySet:
         # "All" is the default view, so it applies even when the field is absent.
         if not self.form.cleaned_data.get("status"):
             queryset = self.filter_status(queryset, "status", "all")
         return super().filter_queryset(queryset)
 
-    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_status(self, queryset: NotificationQuerySet, name: str, value: str) -> NotificationQuerySet:
         if value == "archived":
             return queryset.archived()
         if value == "starred":
@@ -67,19 +98,19 @@ class NotificationFilter(django_filters.FilterSet):
             return queryset.read()
         return queryset
 
-    def filter_level(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_level(self, queryset: NotificationQuerySet, name: str, value: str) -> NotificationQuerySet:
         return queryset.filter(level=int(value))
 
-    def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_text(self, queryset: NotificationQuerySet, name: str, value: str) -> NotificationQuerySet:
         return queryset.filter(message__icontains=value.strip()) if value.strip() else queryset
 
-    def filter_actor_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_actor_type(self, queryset: NotificationQuerySet, name: str, value: str) -> NotificationQuerySet:
         return queryset.actor_types([value])
 
-    def filter_since(self, queryset: QuerySet, name: str, value: datetime.date) -> QuerySet:
+    def filter_since(self, queryset: NotificationQuerySet, name: str, value: datetime.date) -> NotificationQuerySet:
         return queryset.filter(sent_at__gte=_start_of(value))
 
-    def filter_until(self, queryset: QuerySet, name: str, value: datetime.date) -> QuerySet:
+    def filter_until(self, queryset: NotificationQuerySet, name: str, value: datetime.date) -> NotificationQuerySet:
         return queryset.filter(sent_at__lt=_start_of(value + datetime.timedelta(days=1)))
 
     @property

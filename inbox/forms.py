@@ -23,24 +23,36 @@ SCOPES = [
     ("page", _("All on this page")),
     ("matching", _("All matching")),
 ]
+#: The highest page number the list accepts. The database skips (page - 1) * per_page rows,
+#: which overflows a 64-bit OFFSET (a 500) for absurd numbers long before it is useful:
+#: a million pages of the smallest size is deeper than any inbox is read by paging.
+MAX_PAGE = 1_000_000
+#: Most notifications one request may name (uid / page_uid), so a POST cannot build a huge IN ().
+MAX_SELECTED = 1000
 
 
 class ListParamsForm(forms.Form):
     """Page, page size and sort of the inbox list."""
 
-    page = forms.IntegerField(min_value=1, required=False)
+    page = forms.IntegerField(
+        min_value=1, max_value=MAX_PAGE, required=False,
+        error_messages={"max_value": _("There are no pages past %(limit_value)s.")},
+    )
     per_page = forms.TypedChoiceField(coerce=int, required=False)
     sort = forms.CharField(required=False, max_length=40)
 
     def __init__(self, *args: Any, sortable: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sizes = conf.get("PAGE_SIZES")
-        self.fields["per_page"].choices = [(size, size) for size in sizes]
+        per_page = self.fields["per_page"]
+        assert isinstance(per_page, forms.TypedChoiceField)
+        per_page.choices = [(size, size) for size in sizes]
         self.sortable = sortable
 
     def clean_sort(self) -> str:
         sort = self.cleaned_data.get("sort") or ""
-        if sort and sort.lstrip("-") not in self.sortable:
+        # One leading "-" means descending; "--level" is not a column.
+        if sort and sort.removeprefix("-") not in self.sortable:
             raise forms.ValidationError(_("Cannot sort by %(sort)s."), params={"sort": sort})
         return sort
 
@@ -57,7 +69,7 @@ class BulkForm(forms.Form):
         import uuid
 
         values = self.data.getlist(name) if hasattr(self.data, "getlist") else self.data.get(name, [])
-        if len(values) > 1000:
+        if len(values) > MAX_SELECTED:
             raise forms.ValidationError(_("Too many notifications selected at once."))
         try:
             return [str(uuid.UUID(value)) for value in values]
@@ -71,7 +83,7 @@ class BulkForm(forms.Form):
         return self._uids("page_uid")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         scope = data.get("scope") or "selected"
         data["scope"] = scope
         if scope == "selected" and not data.get("uid") and "uid" not in self.errors:

@@ -47,7 +47,8 @@ class NotificationTable(tables.Table):
         )
 
     def render_sent_at(self, value: Any) -> Any:
-        from django.template.defaultfilters import date, timesince
+        from django.template.defaultfilters import date
+        from django.utils.timesince import timesince
 
         return format_html(
             '<time datetime="{}" title="{}">{}</time>',
