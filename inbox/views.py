@@ -3,11 +3,16 @@
 Every query starts from the requester's recipients (``INBOX["RECIPIENTS_RESOLVER"]``), so
 another user's notification is a 404. Changes are POST-only, with CSRF; each works without
 JavaScript (post, redirect, get) and, for HTMX requests, answers with the fragments to swap.
+
+A change validates everything it will use (the action, the selection, the filters and the
+list's page, size and sort) before it touches a row: once rows have changed, the answer must
+say so, never fail with a 500 that tells the reader it did not happen.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,19 +20,24 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import EmptyPage
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
+from django_htmx.http import HttpResponseClientRefresh, push_url, replace_url, reswap, retarget, trigger_client_event
+from django_htmx.middleware import HtmxDetails
 from django_tables2.paginators import LazyPaginator
 
 from inbox import conf, recipients, stats
 from inbox.forms import BULK_ACTIONS, SCOPES, BulkForm, ListParamsForm
 from inbox.models import Notification
 from inbox.services import manager
+
+logger = logging.getLogger(__name__)
 
 ACTIONS = {
     "read": manager.mark_read,
@@ -40,26 +50,49 @@ ACTIONS = {
 }
 #: Request parameters that are not filters but belong to the list's state.
 LIST_PARAMS = ("sort", "per_page", "page")
+#: The element of the inbox page that HTMX requests for the list swap.
+RESULTS_ID = "inbox-results"
+#: The client event that tells the kit's fragments (the preview) the inbox changed.
+CHANGED_EVENT = "inbox:changed"
+
+
+def htmx_details(request: HttpRequest) -> HtmxDetails:
+    """``request.htmx``, also where a site left django-htmx's middleware out (check inbox.W010)."""
+    details = getattr(request, "htmx", None)
+    if not isinstance(details, HtmxDetails):
+        details = HtmxDetails(request)
+        request.htmx = details  # type: ignore[attr-defined]
+    return details
 
 
 def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+    """An HTMX request for a fragment; a history restore (cache miss) wants the whole page."""
+    details = htmx_details(request)
+    return bool(details) and not details.history_restore_request
 
 
 class InboxViewMixin:
     """Resolves the requester's recipients; anonymous visitors with none are sent to log in."""
 
     request: HttpRequest
+    recipients: list[Any]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        htmx_details(request)
         self.recipients = recipients.for_request(request)
+        response: HttpResponseBase
         if not self.recipients and not request.user.is_authenticated:
-            if is_htmx(request):
-                return HttpResponse(status=401)
-            return redirect_to_login(request.get_full_path())
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+            response = HttpResponse(status=401) if is_htmx(request) else redirect_to_login(request.get_full_path())
+        else:
+            response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        # Every answer here is one person's inbox: no shared cache, proxy or back-forward cache
+        # may keep it (add_never_cache_headers also says "private").
+        add_never_cache_headers(response)
+        # Whether the answer is a fragment, a page or a 401 depends on HX-Request.
+        patch_vary_headers(response, ("HX-Request",))
+        return response
 
-    def visible(self) -> QuerySet:
+    def visible(self) -> QuerySet[Notification]:
         """Everything this request may see: its recipients' notifications that are sent."""
         return Notification.objects.recipients(self.recipients).sent()
 
@@ -78,22 +111,38 @@ class InboxListMixin(InboxViewMixin):
     template_name = "inbox/inbox.html"
 
     def get_table_class(self) -> type:
-        return conf.load(conf.get("TABLE_CLASS"))
+        return conf.load(conf.get("TABLE_CLASS"))  # type: ignore[no-any-return]
 
     def get_filterset_class(self) -> type:
-        return conf.load(conf.get("FILTERSET_CLASS"))
+        return conf.load(conf.get("FILTERSET_CLASS"))  # type: ignore[no-any-return]
 
-    def list_context(self, params: QueryDict) -> tuple[dict[str, Any], int]:
-        """The context of the list for ``params``, and the status code (400 for bad input)."""
-        filterset = self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
-        table_class = self.get_table_class()
-        list_form = ListParamsForm(params, sortable=sortable_columns(table_class))
+    def get_filterset(self, params: QueryDict) -> Any:
+        return self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
+
+    def get_list_form(self, params: QueryDict) -> ListParamsForm:
+        return ListParamsForm(params, sortable=sortable_columns(self.get_table_class()))
+
+    def list_errors(self, filterset: Any, list_form: ListParamsForm) -> list[str]:
+        """Every problem with the filters and the list's page, size and sort, as readable lines."""
         errors = []
         if not filterset.is_valid():
-            errors += [f"{filterset.form.fields[name].label}: {' '.join(e)}" if name in filterset.form.fields
-                       else " ".join(e) for name, e in filterset.errors.items()]
+            fields = filterset.form.fields
+            errors += [f"{fields[name].label}: {_joined(e)}" if name in fields else _joined(e)
+                       for name, e in filterset.errors.items()]
         if not list_form.is_valid():
-            errors += [" ".join(e) for e in list_form.errors.values()]
+            errors += [_joined(e) for e in list_form.errors.values()]
+        return errors
+
+    def list_context(self, params: QueryDict, *, clamp: bool = False) -> tuple[dict[str, Any], int]:
+        """The context of the list for ``params``, and the status code (400 for bad input).
+
+        A page past the end is a 404; with ``clamp`` (after a change emptied the page the
+        reader was on) it is the first page instead.
+        """
+        filterset = self.get_filterset(params)
+        table_class = self.get_table_class()
+        list_form = self.get_list_form(params)
+        errors = self.list_errors(filterset, list_form)
         valid = not errors
         options = list_form.cleaned_data if valid else {}
         table = table_class(filterset.qs if valid else Notification.objects.none(), order_by=options.get("sort") or None)
@@ -101,7 +150,9 @@ class InboxListMixin(InboxViewMixin):
         try:
             table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=options.get("page") or 1)
         except EmptyPage:
-            raise Http404(_("That page is past the end of the list.")) from None
+            if not clamp:
+                raise Http404(_("That page is past the end of the list.")) from None
+            table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
         filter_params = filterset.active_filters()
         state = dict(filter_params)
         if options.get("sort"):
@@ -141,25 +192,41 @@ class InboxListMixin(InboxViewMixin):
             "archived": counts.archived,
         }[filterset.current_status]
 
-    def render_results(self, params: QueryDict, *, extra: str = "", push: bool = False) -> HttpResponse:
+    def list_url(self, context: dict[str, Any]) -> str:
+        """The tidy URL of a list (no empty fields, page kept) rather than the raw form submission."""
+        page = context["page"].number
+        query = urlencode({**context["list_state"], **({"page": page} if page > 1 else {})})
+        return f"{reverse('inbox:list')}?{query}" if query else reverse("inbox:list")
+
+    def render_results(self, params: QueryDict, *, extra: str = "", push: bool = False,
+                       clamp: bool = False) -> HttpResponse:
         """The results fragment for HTMX, with out-of-band extras (badge, toast) appended."""
-        context, status = self.list_context(params)
+        context, status = self.list_context(params, clamp=clamp)
         html = render_to_string(f"{self.template_name}#results", context, request=self.request)
         response = HttpResponse(html + extra, status=status)
-        if push and status == 200:
-            # The tidy URL (no empty fields, page kept) instead of the raw form submission.
-            query = urlencode({**context["list_state"], **({"page": context["page"].number} if context["page"].number > 1 else {})})
-            response["HX-Push-Url"] = f"{reverse('inbox:list')}?{query}" if query else reverse("inbox:list")
+        if status == 200:
+            if push:
+                push_url(response, self.list_url(context))
+            elif clamp and str(context["page"].number) != params.get("page", "1"):
+                # The reader's page is gone (its rows were deleted or moved): the address
+                # bar must not keep pointing at it, nor add a history entry for it.
+                replace_url(response, self.list_url(context))
         return response
 
 
 class InboxView(InboxListMixin, View):
     """The inbox page. HTMX requests for the results get only that fragment."""
 
-    http_method_names = ["get"]
+    http_method_names = ["get", "head"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if is_htmx(request) and request.headers.get("HX-Target") == "inbox-results":
+        response = self.page(request)
+        # One URL answers the page or its results fragment, depending on these headers.
+        patch_vary_headers(response, ("HX-Request", "HX-Target", "HX-History-Restore-Request"))
+        return response
+
+    def page(self, request: HttpRequest) -> HttpResponse:
+        if is_htmx(request) and htmx_details(request).target == RESULTS_ID:
             return self.render_results(request.GET, push=True)
         context, status = self.list_context(request.GET)
         return HttpResponse(render_to_string(self.template_name, context, request=request), status=status)
@@ -169,7 +236,7 @@ class NotificationDetailView(InboxListMixin, View):
     """One notification. GET shows it; POST marks it read ("open") and redirects to GET."""
 
     template_name = "inbox/detail.html"
-    http_method_names = ["get", "post"]
+    http_method_names = ["get", "head", "post"]
 
     def get(self, request: HttpRequest, uid: Any) -> HttpResponse:
         notification = get_object_or_404(self.visible(), uid=uid)
@@ -186,7 +253,7 @@ class NotificationDetailView(InboxListMixin, View):
 
     def neighbours(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
         """Newer and older notifications within the filter the reader came from (newest-first order)."""
-        filterset = self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
+        filterset = self.get_filterset(params)
         if not filterset.is_valid():
             return {"newer": None, "older": None}
         rows = filterset.qs.order_by()
@@ -202,7 +269,8 @@ class NotificationDetailView(InboxListMixin, View):
         notification = get_object_or_404(self.visible(), uid=uid)
         manager.mark_read(Notification.objects.filter(pk=notification.pk))
         if is_htmx(request):
-            return HttpResponse(render_badge(request, self.recipients, oob=True))
+            response = HttpResponse(render_badge(request, self.recipients, oob=True))
+            return trigger_client_event(response, CHANGED_EVENT)
         url = reverse("inbox:detail", args=[notification.uid])
         query = request.GET.urlencode()
         return HttpResponseRedirect(f"{url}?{query}" if query else url, status=303)
@@ -216,9 +284,10 @@ class BulkView(InboxListMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = BulkForm(request.POST)
-        filterset = self.get_filterset_class()(request.POST, queryset=self.visible(), request=request)
-        if not form.is_valid() or not filterset.is_valid():
-            errors = [" ".join(e) for e in form.errors.values()] + [" ".join(e) for e in filterset.errors.values()]
+        filterset = self.get_filterset(request.POST)
+        errors = [_joined(e) for e in form.errors.values()] if not form.is_valid() else []
+        errors += self.list_errors(filterset, self.get_list_form(request.POST))
+        if errors:
             return self.refuse(" ".join(errors))
         data = form.cleaned_data
         selected = self.selection(data, filterset)
@@ -227,14 +296,14 @@ class BulkView(InboxListMixin, View):
         count = ACTIONS[data["action"]](selected)
         return self.done(done_message(data["action"], count))
 
-    def selection(self, data: dict[str, Any], filterset: Any) -> QuerySet:
+    def selection(self, data: dict[str, Any], filterset: Any) -> QuerySet[Notification]:
         if data["scope"] == "matching":
-            return filterset.qs
+            return filterset.qs  # type: ignore[no-any-return]
         uids = data["page_uid"] if data["scope"] == "page" else data["uid"]
         # Another recipient's uid is simply not in visible(): it is ignored, never touched.
         return self.visible().filter(uid__in=uids)
 
-    def confirm(self, selected: QuerySet, data: dict[str, Any]) -> HttpResponse:
+    def confirm(self, selected: QuerySet[Notification], data: dict[str, Any]) -> HttpResponse:
         context = {
             **self.base_context(),
             "count": None if data["scope"] == "matching" else selected.count(),
@@ -247,32 +316,50 @@ class BulkView(InboxListMixin, View):
         return HttpResponse(render_to_string(template, context, request=self.request))
 
     def params_from_post(self) -> dict[str, str]:
-        names = [*self.get_filterset_class().base_filters, *LIST_PARAMS]
+        names = [*getattr(self.get_filterset_class(), "base_filters", ()), *LIST_PARAMS]
         return {name: self.request.POST[name] for name in names if self.request.POST.get(name)}
 
     def done(self, message: str) -> HttpResponse:
-        params = self.params_from_post()
+        """The answer after a change: the rows have changed, so every path here must say so."""
+        query = QueryDict(mutable=True)
+        query.update(self.params_from_post())
         if is_htmx(self.request):
-            query = QueryDict(mutable=True)
-            query.update(params)
-            extra = render_badge(self.request, self.recipients, oob=True) + render_toast(self.request, message, oob=True)
-            return self.render_results(query, extra=extra)
+            try:
+                extra = render_badge(self.request, self.recipients, oob=True) + render_toast(self.request, message, oob=True)
+                response = self.render_results(query, extra=extra, clamp=True)
+            except Exception:
+                # The parameters were validated before the change, so this is a fault of the site
+                # (a broken template override, say). A 500 would tell the reader the change failed
+                # when it happened: reload the page instead, with the message waiting as a toast.
+                logger.exception("Rendering the inbox after a bulk change failed; reloading the page.")
+                messages.success(self.request, message, extra_tags="inbox")
+                return HttpResponseClientRefresh()
+            return trigger_client_event(response, CHANGED_EVENT)
         messages.success(self.request, message, extra_tags="inbox")
-        url = reverse("inbox:list")
-        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url, status=303)
+        return HttpResponseRedirect(self.list_url_after_change(query), status=303)
+
+    def list_url_after_change(self, params: QueryDict) -> str:
+        """Where a change without JavaScript returns: the list as it was, or its first page when
+        the change emptied the page the reader was on (that page would now be a 404)."""
+        if params.get("page", "1") == "1":
+            return f"{reverse('inbox:list')}?{params.urlencode()}" if params else reverse("inbox:list")
+        context, _status = self.list_context(params, clamp=True)
+        return self.list_url(context)
 
     def refuse(self, message: str) -> HttpResponse:
         if is_htmx(self.request):
             response = HttpResponse(render_toast(self.request, message, level="error"), status=400)
-            response["HX-Retarget"] = "#inbox-toasts"
-            response["HX-Reswap"] = "beforeend"
-            return response
+            return reswap(retarget(response, "#inbox-toasts"), "beforeend")
         context = {**self.base_context(), "message": message}
         return HttpResponse(render_to_string("inbox/error.html", context, request=self.request), status=400)
 
 
 class MarkAllReadView(BulkView):
     def post(self, request: HttpRequest) -> HttpResponse:
+        # The answer shows the list with these filters and page: check them before changing.
+        errors = self.list_errors(self.get_filterset(request.POST), self.get_list_form(request.POST))
+        if errors:
+            return self.refuse(" ".join(errors))
         count = sum(manager.mark_all_read(recipient) for recipient in self.recipients)
         return self.done(done_message("read", count))
 
@@ -280,7 +367,7 @@ class MarkAllReadView(BulkView):
 class BadgeView(InboxViewMixin, View):
     """The badge fragment, for refreshes."""
 
-    http_method_names = ["get"]
+    http_method_names = ["get", "head"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse(render_badge(request, self.recipients))
@@ -289,13 +376,18 @@ class BadgeView(InboxViewMixin, View):
 class PreviewView(InboxViewMixin, View):
     """The preview dropdown's list, for refreshes."""
 
-    http_method_names = ["get"]
+    http_method_names = ["get", "head"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
         from inbox.templatetags.inbox import preview_context
 
         context = preview_context(request, self.recipients, limit=5)
         return HttpResponse(render_to_string("inbox/preview.html#items", context, request=request))
+
+
+def _joined(errors: Any) -> str:
+    """A field's error messages as one line."""
+    return " ".join(str(error) for error in errors)
 
 
 @functools.cache
