@@ -11,9 +11,9 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
-from django_htmx.jinja import htmx_script
 
-from inbox import recipients, stats
+from inbox import conf, recipients, stats
+from inbox.links import is_allowed_link
 from inbox.models import Notification
 
 register = template.Library()
@@ -41,14 +41,17 @@ def inbox_stats(context: template.Context) -> stats.Counts:
 
 @register.simple_tag(takes_context=True)
 def inbox_head(context: template.Context) -> SafeString:
-    """The kit's stylesheet and scripts: htmx 2 with its SSE extension (from django-htmx) and inbox.js."""
-    nonce = context.get("csp_nonce")
-    scripts = htmx_script(version=2, extensions="hx-sse", nonce=nonce)
+    """The kit's stylesheet and inbox.js, and htmx 2 with its SSE extension (django-htmx's copies).
+
+    With ``INBOX["LOAD_HTMX"] = False`` the site loads htmx 2 and the SSE extension itself: a
+    second htmx would replace the site's ``window.htmx`` (and its configuration and extensions).
+    """
     request = _request(context)
     live = request is not None and bool(recipients.for_request(request))
     return mark_safe(render_to_string("inbox/head.html", {
-        "htmx": scripts,
-        "csp_nonce": nonce,
+        "load_htmx": bool(conf.get("LOAD_HTMX")),
+        # django-htmx's {% htmx_script %} reads the nonce from here, as the kit's own tags do.
+        "csp_nonce": context.get("csp_nonce"),
         "strings": _js_strings(),
         "events_url": reverse("inbox:events") if live else "",
     }))
@@ -122,6 +125,19 @@ def inbox_query(params: dict[str, Any], **changes: Any) -> str:
     merged = {**params, **changes}
     query = urlencode({key: value for key, value in merged.items() if value not in (None, "")})
     return f"?{query}" if query else "?"
+
+
+@register.filter
+def inbox_link(url: Any) -> str:
+    """``url`` if it may be shown as a link (:func:`inbox.links.is_allowed_link`), else ``""``.
+
+    send() checks links as they are stored; rows stored before that check existed, or written
+    around send(), could still hold ``javascript:`` or an off-site ``/\\host``, so every
+    template checks again before writing an ``href``.
+    """
+    if not isinstance(url, str) or not url:
+        return ""
+    return url if is_allowed_link(url) else ""
 
 
 @register.filter
