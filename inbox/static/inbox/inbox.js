@@ -18,15 +18,23 @@
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
 
-  // A 400 carries a message to show (bad filter, nothing selected): swap it, don't drop it.
-  if (window.htmx) {
-    htmx.config.responseHandling = [
-      { code: "204", swap: false },
-      { code: "[23]..", swap: true },
-      { code: "400", swap: true, error: false },
-      { code: "[45]..", swap: false, error: true },
-    ];
-  }
+  /* The kit is a guest in the host site's pages: it handles only requests made by its own
+     elements, never the site's own hx- elements, and leaves htmx's global configuration
+     (htmx.config) as the site set it. */
+  var KIT_CONTAINERS = ".inbox, .inbox-preview, #inbox-badge, #inbox-toasts, #inbox-live, [data-inbox]";
+  function isKitElement(elt) { return !!(elt && elt.closest && elt.closest(KIT_CONTAINERS)); }
+  // htmx fires swap events on the swap target; detail.elt is the element that made the request.
+  function fromKit(event) { return isKitElement((event.detail && event.detail.elt) || event.target); }
+
+  // A 400 from the kit carries a message to show (bad filter, nothing selected): swap it, don't
+  // drop it. Per request, so the site's own 400s keep whatever handling the site gave them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 400 && fromKit(event)) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 
   /* Toasts: auto-hide, paused while hovered or focused; dismissible. */
   function initToast(toast) {
@@ -172,12 +180,14 @@
     }
   });
 
-  /* Errors: a fragment that fails must say so. */
+  /* Errors: a kit fragment that fails must say so. The site's own requests are its business. */
   document.addEventListener("htmx:responseError", function (event) {
+    if (!fromKit(event)) return;
     var status = event.detail.xhr ? event.detail.xhr.status : "";
     showToast(t("error", "Something went wrong (%(status)s). Please try again.").replace("%(status)s", status), "error");
   });
-  document.addEventListener("htmx:sendError", function () {
+  document.addEventListener("htmx:sendError", function (event) {
+    if (!fromKit(event)) return;
     showToast(t("offline", "Could not reach the server. Check your connection."), "error");
   });
 
@@ -216,7 +226,8 @@
       var results = $("#inbox-results");
       // Never pull the table from under someone selecting rows or confirming a delete.
       if (!results || !window.htmx || $("input[name=uid]:checked", results) || $(".inbox-confirm", results)) return;
-      htmx.ajax("GET", window.location.href, { target: "#inbox-results", swap: "outerHTML" });
+      // The results are the source too, so this request counts as the kit's own (see fromKit).
+      htmx.ajax("GET", window.location.href, { source: results, target: results, swap: "outerHTML" });
     }, 250);
   }
 
