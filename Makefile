@@ -2,34 +2,71 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LOWEST := .venv-lowest
 
-.PHONY: demo test test-sqlite test-postgres test-e2e system-deps bench bench-core clean
+# make test runs every pass, in this order, even after one fails; then it fails if any did.
+PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
+
+.PHONY: demo test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The demo needs only the package (and redis, for the Redis broker): no compilers, no dev toolchain.
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,redis]"
+	$(BIN)/python -m pip install --quiet -e ".[redis]"
+	touch $@
+
+# The dev toolchain builds mysqlclient from source: system-deps brings its headers first.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 ## demo: the example site on SQLite with demo users and data, at http://127.0.0.1:8000
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-demo
 	cd example_site && ../$(BIN)/python manage.py migrate --noinput -v0
 	cd example_site && ../$(BIN)/python manage.py seed_demo
 	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-## test: everything: on SQLite, on a throwaway PostgreSQL, then end to end in Chromium
+## test: mypy, then the suite on SQLite, on a throwaway PostgreSQL, on a throwaway MariaDB, on the
+## lowest declared dependency versions, then end to end in Chromium; a summary with each pass's time
 test: system-deps $(VENV)/.installed
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
-	$(MAKE) --no-print-directory test-e2e
+	@failed=""; summary=""; \
+	for pass in $(PASSES); do \
+		echo "=== make $$pass"; start=$$(date +%s); \
+		if $(MAKE) --no-print-directory $$pass; then status=ok; else status=FAILED; failed="$$failed $$pass"; fi; \
+		summary="$$summary$$(printf '\n  %-14s %-7s %5ss' $$pass $$status $$(( $$(date +%s) - start )))"; \
+	done; \
+	echo "=== make test:$$summary"; \
+	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed" >&2; exit 1; fi
+
+## typecheck: mypy over inbox/ with django-stubs (the package ships py.typed)
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 test-sqlite: $(VENV)/.installed
 	$(BIN)/pytest
 
 test-postgres: $(VENV)/.installed
 	$(BIN)/python -m tests.services postgres -- $(BIN)/pytest
+
+test-mariadb: $(VENV)/.installed
+	$(BIN)/python -m tests.services mariadb -- $(BIN)/pytest
+
+## test-lowest: the suite on SQLite with every dependency at the floor pyproject declares (own venv)
+$(LOWEST)/.installed: pyproject.toml tests/lowest.py | system-deps
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python tests/lowest.py redis > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e ".[test,redis]"
+	touch $@
+
+test-lowest: $(LOWEST)/.installed
+	@echo "Lowest declared versions:"; sed 's/^/  /' $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/pytest
 
 test-e2e: $(VENV)/.installed
 	$(BIN)/pytest e2e
@@ -38,6 +75,14 @@ test-e2e: $(VENV)/.installed
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	[ -d /usr/share/zoneinfo ] || missing="$$missing tzdata"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null \
+		|| missing="$$missing default-libmysqlclient-dev"; \
+	$(PYTHON) -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null \
+		|| missing="$$missing python3-dev"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
@@ -55,4 +100,4 @@ bench-core: system-deps $(VENV)/.installed
 	$(BIN)/python -m bench.core --write BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) example_site/db.sqlite3 .pytest_cache
+	rm -rf $(VENV) $(LOWEST) example_site/db.sqlite3 .pytest_cache .mypy_cache

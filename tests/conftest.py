@@ -13,13 +13,16 @@ from inbox.models import Notification
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests run in the PostgreSQL pass and are deselected (not skipped) on SQLite."""
-    import os
+    """Vendor-only tests (markers ``postgres``, ``mariadb``) run in their own pass and are deselected
+    (not skipped) in every other pass."""
+    from django.conf import settings
 
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        return
-    selected = [item for item in items if "postgres" not in item.keywords]
-    deselected = [item for item in items if "postgres" in item.keywords]
+    engine = settings.DATABASES["default"]["ENGINE"]
+    running = {"postgres": "postgresql" in engine, "mariadb": engine.endswith("mysql")}
+    unwanted = {marker for marker, on in running.items() if not on}
+    selected, deselected = [], []
+    for item in items:
+        (deselected if any(item.get_closest_marker(name) for name in unwanted) else selected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -1,6 +1,13 @@
-"""Settings for the test suite: SQLite by default, PostgreSQL when DATABASE_URL is set."""
+"""Settings for the test suite: SQLite by default, PostgreSQL or MariaDB/MySQL when DATABASE_URL says so.
+
+Two aliases: "default", and "other" on the same server (another in-memory database on SQLite, another
+test database on a server) so router tests can send the inbox models elsewhere with
+``override_settings(DATABASE_ROUTERS=[...])`` and ``@pytest.mark.django_db(databases=["default", "other"])``.
+pytest-django creates "other" only when a test asks for it.
+"""
 
 import os
+from typing import Any
 
 import dj_database_url
 
@@ -11,12 +18,33 @@ TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def database(url: str, suffix: str = "") -> dict[str, Any]:
+    """One DATABASES entry for a URL; ``suffix`` names a distinct database (and so test database) on that server."""
+    config: dict[str, Any] = dict(dj_database_url.parse(url))
+    engine = config["ENGINE"]
+    if engine.endswith("sqlite3"):
+        # Take the write lock when a transaction starts, as the docs recommend for the kit.
+        config["OPTIONS"] = {"transaction_mode": "IMMEDIATE"}
+        # ":memory:" test databases are already named per alias by Django; a file gets its own name.
+        if suffix and config["NAME"] != ":memory:":
+            config["NAME"] = f"{config['NAME']}{suffix}"
+        return config
+    if suffix:
+        config["NAME"] = f"{config['NAME']}{suffix}"
+    if engine.endswith("mysql"):
+        # Django's recommended MySQL/MariaDB settings: full Unicode, and READ COMMITTED rather than the
+        # REPEATABLE READ default, so a transaction sees rows other transactions committed.
+        config["OPTIONS"] = {"charset": "utf8mb4", "isolation_level": "read committed"}
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    return config
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite:///:memory:")
 DATABASES = {
-    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", "sqlite:///:memory:")),
+    "default": database(DATABASE_URL),
+    "other": database(DATABASE_URL, suffix="_other"),
 }
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Take the write lock when a transaction starts, as the docs recommend for the kit.
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE"}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
