@@ -111,10 +111,10 @@ class InboxListMixin(InboxViewMixin):
     template_name = "inbox/inbox.html"
 
     def get_table_class(self) -> type:
-        return conf.load(conf.get("TABLE_CLASS"))  # type: ignore[no-any-return]
+        return conf.load(conf.get("TABLE_CLASS"))
 
     def get_filterset_class(self) -> type:
-        return conf.load(conf.get("FILTERSET_CLASS"))  # type: ignore[no-any-return]
+        return conf.load(conf.get("FILTERSET_CLASS"))
 
     def get_filterset(self, params: QueryDict) -> Any:
         return self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
@@ -298,7 +298,7 @@ class BulkView(InboxListMixin, View):
 
     def selection(self, data: dict[str, Any], filterset: Any) -> QuerySet[Notification]:
         if data["scope"] == "matching":
-            return filterset.qs  # type: ignore[no-any-return]
+            return filterset.qs
         uids = data["page_uid"] if data["scope"] == "page" else data["uid"]
         # Another recipient's uid is simply not in visible(): it is ignored, never touched.
         return self.visible().filter(uid__in=uids)
