@@ -72,7 +72,8 @@ def check_ui_requirements(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         problems.append(
             Warning(
                 "django_htmx.middleware.HtmxMiddleware is not in MIDDLEWARE.",
-                hint="The inbox still works (it reads the HX-Request header), but request.htmx is unavailable.",
+                hint="The inbox pages still work without it (they fall back to plain responses), but the site loses "
+                "request.htmx; add it after the session and auth middleware.",
                 id="inbox.W010",
             )
         )
