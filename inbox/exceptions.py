@@ -4,3 +4,7 @@ class NotificationError(Exception):
 
 class MessageFormatError(NotificationError, ValueError):
     """A message format string does not fit the arguments given to send()."""
+
+
+class MessageTooLongError(MessageFormatError):
+    """A rendered message is longer than INBOX["MAX_MESSAGE_LENGTH"] (or a format spec would make it so)."""
