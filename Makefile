@@ -12,10 +12,11 @@ PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The demo needs only the package (and redis, for the Redis broker): no compilers, no dev toolchain.
+# The demo needs only the package and the example site's two extras (the "demo" extra): no compilers,
+# no dev toolchain.
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[redis]"
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
 # The dev toolchain builds mysqlclient from source: system-deps brings its headers first.
