@@ -8,4 +8,7 @@ class InboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from inbox import checks  # noqa: F401  (registers the system checks)
+        from inbox import checks, erasure  # noqa: F401  (importing checks registers the system checks)
+
+        # Deleting a recipient (a user, by default) erases their notifications and Stats.
+        erasure.connect()
