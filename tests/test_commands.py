@@ -74,3 +74,57 @@ def test_publish_due(alice):
     assert "Published 0" in run("inbox_publish_due")
     assert Stats.objects.recipients([alice]).get().total == 1
     assert_stats_match_recount()
+
+
+# -- inbox_clear --orphans (issue 8, defect 10) --------------------------------------------------
+
+
+def _orphan_data(settings, alice, bob, carol):
+    """Notifications and Stats of recipients deleted without erasure, or of a model that is gone."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.testapp.models import Team
+
+    gone_team, kept_team = Team.objects.create(name="gone"), Team.objects.create(name="kept")
+    notifier.send("hello", [alice, bob, carol, gone_team, kept_team])
+    notifier.send("again", [alice, gone_team])
+    settings.INBOX = {"RECIPIENT_MODELS": []}  # delete as a site did before erasure existed
+    alice.delete()
+    carol.delete()
+    gone_team.delete()
+    settings.INBOX = {}
+    ghost = ContentType.objects.create(app_label="gone_app", model="ghost")
+    Notification.objects.create(recipient_type=ghost, recipient_id="1", message="from a removed app")
+    # A Stats row left with no notifications at all, and one with a key its model cannot have.
+    user_type = ContentType.objects.get_for_model(alice)
+    Stats.objects.create(recipient_type=user_type, recipient_id="999999")
+    Stats.objects.create(recipient_type=ContentType.objects.get_for_model(Team), recipient_id="not-a-uuid")
+    manager.collect_stats()
+    return kept_team
+
+
+def test_clear_orphans_dry_run_deletes_nothing(settings, alice, bob, carol):
+    _orphan_data(settings, alice, bob, carol)
+    before = (Notification.objects.count(), Stats.objects.count())
+    out = run("inbox_clear", "--orphans", "--dry-run")
+    assert "Would delete 6 notification(s) and 6 stats row(s) of 6 missing recipient(s)." in out
+    assert (Notification.objects.count(), Stats.objects.count()) == before
+
+
+@pytest.mark.parametrize("batch_size", ["1", "2", "1000"])
+def test_clear_orphans_deletes_only_what_has_no_recipient(settings, alice, bob, carol, batch_size):
+    kept_team = _orphan_data(settings, alice, bob, carol)
+    out = run("inbox_clear", "--orphans", "--batch-size", batch_size)
+    assert "Deleted 6 notification(s) and 6 stats row(s) of 6 missing recipient(s)." in out
+    assert sorted(Notification.objects.values_list("recipient_id", flat=True)) == sorted([str(bob.pk), str(kept_team.pk)])
+    assert Stats.objects.count() == 2
+    assert_stats_match_recount()
+    assert "Deleted 0 notification(s) and 0 stats row(s) of 0 missing recipient(s)." in run("inbox_clear", "--orphans")
+
+
+def test_clear_orphans_takes_no_other_filter(alice):
+    for extra in (["--older-than", "1"], ["--read-only"], ["--all"], ["--recipient", f"auth.user:{alice.pk}"]):
+        with pytest.raises(CommandError, match="--orphans"):
+            run("inbox_clear", "--orphans", *extra)
+    with pytest.raises(CommandError):
+        run("inbox_clear", "--orphans", "--batch-size", "0")

@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from inbox import erasure
 from inbox.management.commands._recipients import parse_recipients
 from inbox.models import Notification
 from inbox.recipients import keys_q
@@ -11,7 +12,10 @@ from inbox.services import manager
 
 
 class Command(BaseCommand):
-    help = "Delete notifications (and update Stats): by age, by recipient, read ones only, or expired ones."
+    help = (
+        "Delete notifications (and update Stats): by age, by recipient, read ones only, or expired ones; "
+        "or, with --orphans, those (and the Stats rows) of recipients that no longer exist."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=int, metavar="DAYS", help="Sent more than DAYS days ago.")
@@ -19,9 +23,18 @@ class Command(BaseCommand):
         parser.add_argument("--read-only", action="store_true", help="Only notifications that were read.")
         parser.add_argument("--expired", action="store_true", help="Only notifications past their expires_at.")
         parser.add_argument("--all", action="store_true", help="Allow deleting with no other filter.")
+        parser.add_argument(
+            "--orphans",
+            action="store_true",
+            help="Only notifications and Stats rows whose recipient no longer exists (alone, not with other filters).",
+        )
+        parser.add_argument("--batch-size", type=int, metavar="N", help="Recipients per batch with --orphans.")
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["orphans"]:
+            self._orphans(options)
+            return
         queryset = Notification.objects.all()
         now = timezone.now()
         filtered = False
@@ -47,3 +60,19 @@ class Command(BaseCommand):
             return
         count = manager.delete(queryset)
         self.stdout.write(f"Deleted {count} notification(s).")
+
+    def _orphans(self, options: dict[str, Any]) -> None:
+        others = [name for name in ("older_than", "recipient") if options[name] is not None]
+        others += [name for name in ("read_only", "expired", "all") if options[name]]
+        if others:
+            # An orphan's notifications are all of them, read or not, old or new: a filter
+            # here would leave part of a deleted person's data behind.
+            raise CommandError("--orphans takes no other filter.")
+        if options["batch_size"] is not None and options["batch_size"] < 1:
+            raise CommandError("--batch-size takes a number, 1 or more.")
+        sweep = erasure.erase_orphans(batch_size=options["batch_size"], dry_run=options["dry_run"])
+        verb = "Would delete" if options["dry_run"] else "Deleted"
+        self.stdout.write(
+            f"{verb} {sweep.notifications} notification(s) and {sweep.stats} stats row(s) "
+            f"of {sweep.recipients} missing recipient(s)."
+        )
