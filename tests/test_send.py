@@ -450,3 +450,15 @@ def test_category_is_a_slug_end_to_end(alice, category):
     with pytest.raises(NotificationError):
         notifier.send("hello", alice, category=category)
     assert not Notification.objects.exists()
+
+
+def test_long_per_recipient_messages_are_inserted_in_bounded_payloads(db):
+    """2,000 recipients x 9,000 characters is 18 MB of rows: over MariaDB's default 16 MB packet
+    if sent as one parameter. Rows are split by size; a shared message is sent only once."""
+    User.objects.bulk_create([User(username=f"reader{i:04}") for i in range(2000)])
+    text = "x" * 9000
+    sent = notifier.send("{recipient.username}{body}", User.objects.all(), extra={"body": text}, batch_size=5000)
+    assert len(sent) == 2000
+    assert Notification.objects.filter(message__endswith=text).count() == 2000
+    assert Notification.objects.get(recipient_id=str(User.objects.get(username="reader0007").pk)).message.startswith("reader0007x")
+    assert_stats_match_recount()

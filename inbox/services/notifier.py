@@ -20,7 +20,7 @@ from inbox import conf, dialect, events, links, stats
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
-from inbox.formatting import MessageTemplate
+from inbox.formatting import MessageTemplate, check_length
 from inbox.models import Level, Notification
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
 from inbox.services.sent import SentNotifications
@@ -237,15 +237,6 @@ def _check_fields(*, category: str, level: int, url: str, parent: Notification |
         raise NotificationError(_("parent must be a saved Notification."))
 
 
-def _check_length(message: str) -> None:
-    limit = conf.get("MAX_MESSAGE_LENGTH")
-    if len(message) > limit:
-        raise NotificationError(
-            _("A message may be at most %(limit)d characters; this one has %(length)d.")
-            % {"limit": limit, "length": len(message)}
-        )
-
-
 def _send_signals(sent: Sequence[Notification], recipients: list[models.Model] | models.QuerySet) -> None:
     """The seed's order: ``notification_sent`` for each, then ``notifications_sent`` once.
 
@@ -320,7 +311,7 @@ def _insert_prepared(
         if result is not None:
             notifications = list(result)
     for notification in notifications:
-        _check_length(notification.message)
+        check_length(notification.message)  # a step may have lengthened it
     created = Notification.objects.using(db).bulk_create(notifications, batch_size=batch_size)
     deltas = stats.Deltas()
     for (key, state), times in Counter((_key(n), stats.State.of(n)) for n in created).items():
@@ -352,17 +343,31 @@ class _Writer:
     # -- from a list of rows (any recipients, any database) --
 
     def insert_rows(self, rows: list[Row]) -> None:
+        """One INSERT per chunk of rows; a message shared by every row is sent once, not per row."""
+        shared_text = all(message == self.text for *_rest, message in rows)
+        for chunk in _by_size(rows, shared_text):
+            self._insert_chunk(chunk, shared_text)
+
+    def _insert_chunk(self, rows: list[Row], shared_text: bool) -> None:
         if not rows:
             return
         spelled = [dialect.spell_uid(self.connection, uid) for uid, *_ in rows]
-        payload = dialect.encode_rows(
-            (spelling, type_id, object_id, message)
-            for spelling, (_uid, type_id, object_id, message) in zip(spelled, rows, strict=True)
-        )
-        source = dialect.rows_source(self.connection, ["uuid", "int", "text", "text"])
-        sql = self._insert_sql(["r.c0", "r.c1", "r.c2", "r.c3"], source, ["id", "uid"])
+        if shared_text:
+            kinds, per_row, params = ["uuid", "int", "text"], ["r.c0", "r.c1", "r.c2", "%s"], [self.text]
+            payload = dialect.encode_rows(
+                (spelling, type_id, object_id) for spelling, (_u, type_id, object_id, _m) in zip(spelled, rows, strict=True)
+            )
+        else:
+            kinds, per_row, params = ["uuid", "int", "text", "text"], ["r.c0", "r.c1", "r.c2", "r.c3"], []
+            payload = dialect.encode_rows(
+                (spelling, type_id, object_id, message)
+                for spelling, (_u, type_id, object_id, message) in zip(spelled, rows, strict=True)
+            )
+        source = dialect.rows_source(self.connection, kinds)
+        sql = self._insert_sql(per_row, source, ["id", "uid"])
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [*self.params, payload])
+            # Parameters in the order they appear: shared columns, the shared message, the rows.
+            cursor.execute(sql, [*self.params, *params, payload])
             if dialect.can_return(self.connection):
                 returned = cursor.fetchall()
             else:  # MySQL: read the new ids back by uid, in the same transaction
@@ -374,7 +379,7 @@ class _Writer:
                     [dialect.encode_rows([spelling] for spelling in spelled)],
                 )
                 returned = cursor.fetchall()
-        ids = {_uid_text(uid): pk for pk, uid in returned}
+        ids = {str(uid): pk for pk, uid in returned}
         for spelling, (uid, type_id, object_id, message) in zip(spelled, rows, strict=True):
             self._add(ids[spelling], uid, type_id, object_id, message)
 
@@ -442,5 +447,23 @@ class _Writer:
         return self.sent
 
 
-def _uid_text(value: Any) -> str:
-    return str(value)
+#: Characters of row data per INSERT, well under MariaDB's default 16 MB max_allowed_packet.
+MAX_PAYLOAD = 4_000_000
+
+
+def _by_size(rows: list[Row], shared_text: bool) -> Iterator[list[Row]]:
+    """``rows`` in chunks whose JSON stays under MAX_PAYLOAD (per-recipient messages can be long)."""
+    if shared_text:
+        yield rows
+        return
+    chunk: list[Row] = []
+    size = 0
+    for row in rows:
+        cost = len(row[3]) + 80  # the message, plus its uid, keys and JSON punctuation
+        if chunk and size + cost > MAX_PAYLOAD:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += cost
+    if chunk:
+        yield chunk
