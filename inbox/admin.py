@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -12,6 +12,9 @@ from django.utils.translation import ngettext
 
 from inbox.models import Notification, Stats
 from inbox.services import manager
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ReadStateFilter(admin.SimpleListFilter):
@@ -35,7 +38,7 @@ class ReadStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _bulk_action(operation: Any, description: str, done: Any) -> Any:
+def _bulk_action(operation: Any, description: StrOrPromise, done: Any) -> Any:
     """An admin action running ``operation`` (a manager helper) so Stats stay right."""
 
     @admin.action(description=description)

@@ -61,12 +61,12 @@ def _authenticate(scope: dict[str, Any]) -> ASGIRequest:
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
     user = get_user(request)
-    request.user = user  # type: ignore[assignment]
+    request.user = user
 
     async def auser() -> Any:  # as AuthenticationMiddleware gives async resolvers
         return user
 
-    request.auser = auser  # type: ignore[attr-defined]
+    request.auser = auser
     return request
 
 

@@ -89,7 +89,7 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
     from django.db import connections, router
 
     from inbox import dialect
-    from inbox.models import Notification, Stats
+    from inbox.models import Stats
 
     problems: list[Any] = []
     using = dialect.alias()

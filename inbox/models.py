@@ -29,7 +29,7 @@ class Level(models.IntegerChoices):
 
 def _generic(prefix: str, *, required: bool = False) -> tuple[models.ForeignKey, models.CharField]:
     """The two columns of a generic relation; object ids are strings so any key type fits."""
-    type_field = models.ForeignKey(
+    type_field: models.ForeignKey = models.ForeignKey(
         ContentType,
         on_delete=models.CASCADE,
         related_name="+",
@@ -41,7 +41,7 @@ def _generic(prefix: str, *, required: bool = False) -> tuple[models.ForeignKey,
         blank=not required,
         verbose_name=_("%(prefix)s type") % {"prefix": prefix},
     )
-    id_field = models.CharField(
+    id_field: models.CharField = models.CharField(
         _("%(prefix)s id") % {"prefix": prefix},
         max_length=64,
         blank=not required,
@@ -123,7 +123,9 @@ class Notification(models.Model):
     @property
     def flags(self) -> frozenset[enum.Enum]:
         """Every registered flag this notification has."""
-        result = {flag for flag, field in flagmod.BUILTIN_FIELDS.items() if getattr(self, field) is not None}
+        result: set[enum.Enum] = {
+            flag for flag, field in flagmod.BUILTIN_FIELDS.items() if getattr(self, field) is not None
+        }
         result.update(flag for flag in self.flags_registry.custom() if self.custom_flags & flagmod.bit(flag))
         return frozenset(result)
 
@@ -190,8 +192,12 @@ class Stats(models.Model):
     @property
     def flags(self) -> dict[enum.Enum, int]:
         """Count per registered flag."""
-        builtin = {flagmod.Flag.SEEN: self.seen, flagmod.Flag.READ: self.read,
-                   flagmod.Flag.ARCHIVED: self.archived, flagmod.Flag.STARRED: self.starred}
+        builtin: dict[enum.Enum, int] = {
+            flagmod.Flag.SEEN: self.seen,
+            flagmod.Flag.READ: self.read,
+            flagmod.Flag.ARCHIVED: self.archived,
+            flagmod.Flag.STARRED: self.starred,
+        }
         custom: dict[enum.Enum, int] = {
             flag: int(self.custom.get(str(flag.value), 0)) for flag in Notification.flags_registry.custom()
         }

@@ -31,7 +31,7 @@ def flag_q(flag: flagmod.FlagLike) -> Q:
 
     member = Notification.flags_registry.get(flag)
     if flagmod.is_builtin(member):
-        return Q(**{f"{flagmod.BUILTIN_FIELDS[member]}__isnull": False})
+        return Q(**{f"{flagmod.BUILTIN_FIELDS[flagmod.Flag(member.value)]}__isnull": False})
     mask = flagmod.bit(member)
     return Q(Exact(F("custom_flags").bitand(mask), mask))
 

@@ -15,7 +15,6 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Cast
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -191,7 +190,7 @@ def for_request(request: HttpRequest) -> list[models.Model]:
                 found = async_to_sync(wait)()
         cached = list(found)
         try:
-            request._inbox_recipients = cached
+            request._inbox_recipients = cached  # type: ignore[attr-defined]
         except AttributeError:  # an object that takes no attributes: resolve every time
             pass
     return list(cached)

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from inbox.exceptions import NotificationError
 from inbox.flags import Flag
 from inbox.models import Notification
 from inbox.services import manager, notifier
@@ -102,7 +103,7 @@ def test_visible_and_counted_agree_while_a_scheduled_one_waits(alice):
     assert visible.count() == stats.total
     assert visible.unread().count() == stats.unread == 1
     assert visible.unseen().count() == stats.unseen == 1
-    with pytest.raises(Exception):
+    with pytest.raises(NotificationError):
         manager.read(Notification.objects.get(message="soon").uid, alice)
     manager.publish_due(now=later)
     stats = manager_stats(alice)

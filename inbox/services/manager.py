@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
-from django.dispatch import Signal
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +22,7 @@ from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
 from inbox.models import Notification
-from inbox.recipients import Key, Recipients, keys_q, label, normalize
+from inbox.recipients import Key, Recipients, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
 
@@ -335,5 +335,5 @@ def collect_stats(recipients: Recipients | None = None) -> int:
     return stats.collect(keys)
 
 
-def _as_list(recipient: Recipients) -> list[models.Model] | models.QuerySet:
+def _as_list(recipient: Recipients) -> Iterable[models.Model] | models.QuerySet:
     return [recipient] if isinstance(recipient, models.Model) else recipient

@@ -161,17 +161,18 @@ def _recipient_chunks(
 ) -> Iterator[list[tuple[Key, models.Model | None]]]:
     if isinstance(targets, list):
         for start in range(0, len(targets), size):
-            chunk = targets[start : start + size]
-            yield list(zip(keys_of(chunk), chunk, strict=True))
+            objects = targets[start : start + size]
+            yield list(zip(keys_of(objects), objects, strict=True))
         return
     type_id = ContentType.objects.get_for_model(targets.model).pk
     last: Any = None
     while True:
         page = targets.order_by("pk") if last is None else targets.filter(pk__gt=last).order_by("pk")
+        chunk: list[tuple[Key, models.Model | None]]
         if instances:
-            objects = list(page[:size])
-            chunk = [((type_id, str(obj.pk)), obj) for obj in objects]
-            last = objects[-1].pk if objects else None
+            found = list(page[:size])
+            chunk = [((type_id, str(obj.pk)), obj) for obj in found]
+            last = found[-1].pk if found else None
         else:
             pks = list(page.values_list("pk", flat=True)[:size])
             chunk = [((type_id, str(pk)), None) for pk in pks]
@@ -329,7 +330,7 @@ class _Writer:
         self.now = now
         self.text = text
         meta = Notification._meta
-        fields = [meta.get_field(attname) for attname in shared]  # get_field knows attnames too
+        fields = [_concrete(meta.get_field(attname)) for attname in shared]  # get_field knows attnames too
         self.columns = [field.column for field in fields]
         self.params = [
             field.get_db_prep_save(shared[attname], self.connection)
@@ -424,7 +425,7 @@ class _Writer:
         quote = self.connection.ops.quote_name
         columns = [*self.columns, "uid", "recipient_type_id", "recipient_id", "message"]
         return (
-            f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(map(quote, columns))}) "
+            f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
             f"SELECT {', '.join(['%s'] * len(self.columns) + per_row)} FROM ({source}) r "
             f"{dialect.returning(self.connection, returned)}"
         )
@@ -445,6 +446,12 @@ class _Writer:
     def finish(self) -> SentNotifications:
         self._count()
         return self.sent
+
+
+def _concrete(field: Any) -> models.Field:
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{field!r} is not a concrete column of Notification.")
+    return field
 
 
 #: Characters of row data per INSERT, well under MariaDB's default 16 MB max_allowed_packet.
