@@ -25,7 +25,7 @@ Text from users goes only through ``extra``, never into the template itself::
 
 Concatenating it (``"{actor} said: " + text``) would let the user write fields of their own;
 the rule above bounds what they could read, but their text would still fail to send whenever
-it contains a brace. See docs/message-templates.md.
+it contains a brace. See docs/core.md, "Message templates".
 """
 
 from __future__ import annotations
