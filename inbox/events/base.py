@@ -101,18 +101,17 @@ class Subscription:
         with self._lock:
             self._events.append(event)
             loop = self._loop if self._waiter is not None else None
-        self._sync_wakeup.set()
-        if loop is not None:
-            try:
-                loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:  # the loop has closed
-                pass
+        self._wake_reader(loop)
 
     def interrupt(self) -> None:
         """Wake the reader with nothing to read, from any thread, so it notices ``interrupted``."""
         with self._lock:
             self.interrupted = True
             loop = self._loop if self._waiter is not None else None
+        self._wake_reader(loop)
+
+    def _wake_reader(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Wake a synchronous reader and, from any thread, an async one waiting on ``loop``."""
         self._sync_wakeup.set()
         if loop is not None:
             try:

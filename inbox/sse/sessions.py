@@ -9,18 +9,16 @@ rotation, since the stream cannot send the browser a new cookie.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import weakref
 from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.utils.crypto import constant_time_compare
 
+from inbox.sse.batching import TickBatcher
 from inbox.sse.db import healthy
 
 
@@ -69,48 +67,17 @@ def signed_in_all(owners: Iterable[Owner]) -> dict[Owner, bool]:
     return {owner: signed_in(owner) for owner in owners}
 
 
-class SessionChecks:
-    """Collects the checks of every stream woken in the same loop tick into one thread hop.
+class SessionChecks(TickBatcher["Owner", bool]):
+    """The session checks of every stream woken in the same tick, in one thread hop."""
 
-    A heartbeat or a broadcast wakes many streams at once; each asks here, and one
-    ``sync_to_async`` call checks every distinct session, as ``CountsBatcher`` does for counts.
-    """
-
-    def __init__(self) -> None:
-        self.pending: dict[Owner, list[asyncio.Future[bool]]] = {}
-        self.flushing = False
+    def read(self, keys: list[Owner]) -> dict[Owner, bool]:
+        return signed_in_all(keys)
 
     async def signed_in(self, owner: Owner) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        self.pending.setdefault(owner, []).append(future)
-        if not self.flushing:
-            self.flushing = True
-            loop.create_task(self.flush())
-        return await future
-
-    async def flush(self) -> None:
-        await asyncio.sleep(0)  # let every stream woken by the same tick ask first
-        pending, self.pending, self.flushing = self.pending, {}, False
-        try:
-            found = await sync_to_async(signed_in_all)(list(pending))
-        except Exception as error:
-            for futures in pending.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(error)
-            return
-        for owner, futures in pending.items():
-            for future in futures:
-                if not future.done():
-                    future.set_result(found[owner])
-
-
-_checks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionChecks] = weakref.WeakKeyDictionary()
+        return await self.ask(owner)
 
 
 def checks() -> SessionChecks:
-    loop = asyncio.get_running_loop()
-    if loop not in _checks:
-        _checks[loop] = SessionChecks()
-    return _checks[loop]
+    batcher = SessionChecks.for_loop()
+    assert isinstance(batcher, SessionChecks)
+    return batcher

@@ -13,7 +13,6 @@ import asyncio
 import functools
 import json
 import time
-import weakref
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from inbox.events.base import Event, describe
 from inbox.models import Notification
 from inbox.recipients import Key, keys_of, label
 from inbox.sse import sessions
+from inbox.sse.batching import TickBatcher
 from inbox.sse.db import healthy
 from inbox.sse.limits import Ticket
 
@@ -207,42 +207,19 @@ class InboxStream:
             self._end(subscription)
 
 
-class CountsBatcher:
-    """Collects the count reads of every stream woken in the same moment into one query.
+class CountsBatcher(TickBatcher[tuple[Key, ...], stats.Counts]):
+    """The badge reads of every stream woken in the same moment, in one query.
 
     A broadcast to 1,000 connected users wakes 1,000 streams at once; each asks for its badge
-    here, and one query (in Django's sync thread) answers them all.
+    here (the sum of its recipients' counts), and one query answers them all.
     """
 
-    def __init__(self) -> None:
-        self.pending: dict[tuple[Key, ...], list[asyncio.Future[stats.Counts]]] = {}
-        self.flushing = False
+    def read(self, keys: list[tuple[Key, ...]]) -> dict[tuple[Key, ...], stats.Counts]:
+        found = _read_counts({key for group in keys for key in group})
+        return {group: stats.total(found.get(key, stats.Counts()) for key in group) for group in keys}
 
     async def counts(self, keys: Sequence[Key]) -> stats.Counts:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[stats.Counts] = loop.create_future()
-        self.pending.setdefault(tuple(keys), []).append(future)
-        if not self.flushing:
-            self.flushing = True
-            loop.create_task(self.flush())
-        return await future
-
-    async def flush(self) -> None:
-        await asyncio.sleep(0)  # let every stream woken by the same messages ask first
-        pending, self.pending, self.flushing = self.pending, {}, False
-        try:
-            found = await sync_to_async(_read_counts)({key for keys in pending for key in keys})
-        except Exception as error:
-            for futures in pending.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(error)
-            return
-        for keys, futures in pending.items():
-            counts = stats.total(found.get(key, stats.Counts()) for key in keys)
-            for future in futures:
-                if not future.done():
-                    future.set_result(counts)
+        return await self.ask(tuple(keys))
 
 
 @healthy
@@ -250,14 +227,10 @@ def _read_counts(keys: set[Key]) -> dict[Key, stats.Counts]:
     return stats.counts_by_key(keys)
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CountsBatcher] = weakref.WeakKeyDictionary()
-
-
 def _batcher() -> CountsBatcher:
-    loop = asyncio.get_running_loop()
-    if loop not in _batchers:
-        _batchers[loop] = CountsBatcher()
-    return _batchers[loop]
+    batcher = CountsBatcher.for_loop()
+    assert isinstance(batcher, CountsBatcher)
+    return batcher
 
 
 @functools.lru_cache(maxsize=512)
