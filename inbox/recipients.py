@@ -60,7 +60,7 @@ def keys_of(objects: Iterable[models.Model]) -> list[Key]:
     return keys
 
 
-def normalize(recipients: Recipients, *, using: str | None = None) -> list[models.Model] | QuerySet:
+def normalize(recipients: Recipients) -> list[models.Model] | QuerySet:
     """Recipients as a duplicate-free list, or as a QuerySet the database can expand itself.
 
     An ``auth.Group`` (or a QuerySet of them) stands for its users. A sliced QuerySet is fixed

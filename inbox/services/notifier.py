@@ -73,7 +73,7 @@ def send(
     text = None if template.uses_recipient else template.render(context)
 
     db = dialect.alias()
-    targets = normalize(recipients, using=db)
+    targets = normalize(recipients)  # a QuerySet stays on its own database
     published = send_at is None or send_at <= now
     shared = {
         **_generic_fields("actor", actor),
