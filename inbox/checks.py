@@ -6,9 +6,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from inbox import conf
+from inbox import categories, conf
 
 
 @register(Tags.compatibility)
@@ -47,6 +48,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         problems.append(Error("INBOX['BATCH_SIZE'] must be a positive integer.", id="inbox.E005"))
     if not isinstance(conf.get("BROKER_OPTIONS"), dict):
         problems.append(Error("INBOX['BROKER_OPTIONS'] must be a dict.", id="inbox.E006"))
+    try:
+        categories.parse(conf.get("CATEGORIES"))
+    except ImproperlyConfigured as error:
+        problems.append(Error(str(error), hint="See docs/core.md, \"Categories\".", id="inbox.E007"))
     return problems
 
 
