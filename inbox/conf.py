@@ -22,9 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "BROKER_OPTIONS": {},
     # Rows per INSERT when sending.
     "BATCH_SIZE": 1000,
-    # Rows per short transaction when deleting, changing flags or recounting in bulk, so a huge
-    # operation never holds the Stats rows of every recipient (and every sender) at once.
-    "CHANGE_BATCH_SIZE": 2000,
+    # Recipients per short transaction when deleting, changing flags or recounting in bulk, so a
+    # huge operation never holds the Stats rows of every recipient (and every sender) at once.
+    "CHANGE_BATCH_SIZE": 1000,
     # The longest message send() accepts, in characters (after formatting).
     "MAX_MESSAGE_LENGTH": 10_000,
     # Message templates may read these objects' concrete fields, except any whose name contains
@@ -37,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # None means settings.AUTH_USER_MODEL.
     "RECIPIENT_MODELS": None,
     # --- UI kit ---
-    # The template the inbox pages extend; it must define {% block content %}.
+    # The template the inbox pages extend; it must define {% block content %}. The default is a
+    # complete page of the kit, so a fresh project needs none; checks inbox.E030 / W030 catch a bad one.
     "BASE_TEMPLATE": "inbox/base.html",
     # Dotted paths of the classes behind the inbox page, so a site can subclass them.
     "TABLE_CLASS": "inbox.tables.NotificationTable",

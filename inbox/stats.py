@@ -299,10 +299,10 @@ def collect(keys: Iterable[Key] | None = None, *, batch_size: int | None = None)
         ordered = sorted(set(keys))
         return sum(_collect_batch(ordered[i : i + size], using) for i in range(0, len(ordered), size))
     written = 0
-    for batch in _key_batches(_notification_keys(using), size):
+    for batch in key_pages(_notification_keys(using), size):
         written += _collect_batch(batch, using)
     # Recipients whose notifications are all gone: their rows must read zero, not their old counts.
-    for batch in _key_batches(_stale_stats_keys(using), size):
+    for batch in key_pages(_stale_stats_keys(using), size):
         written += _collect_batch(batch, using)
     return written
 
@@ -346,7 +346,7 @@ def _stale_stats_keys(using: str) -> models.QuerySet:
     )
 
 
-def _key_batches(keys: models.QuerySet, size: int) -> Iterator[list[Key]]:
+def key_pages(keys: models.QuerySet, size: int) -> Iterator[list[Key]]:
     """``keys`` (a values_list of recipient type and id) in key order, ``size`` at a time (keyset paging)."""
     last: Key | None = None
     while True:

@@ -219,3 +219,34 @@ def test_a_stream_without_a_session_user_skips_the_session_check(alice, broker, 
     next(chunks)
     assert next(chunks) == PING and next(chunks) == PING
     chunks.close()
+
+
+@pytest.mark.django_db
+def test_many_sessions_are_checked_in_two_queries_and_each_verdict_is_right(
+    alice, bob, carol, django_assert_num_queries
+):
+    """A broadcast re-checks a thousand sessions at once: one read of the sessions, one of the users."""
+    from django.contrib.auth.models import User
+
+    clients = {}
+    for user in (alice, bob, carol):
+        clients[user.username] = Client()
+        clients[user.username].force_login(user)
+    dave = User.objects.create_user("dave", password="pw")
+    clients["dave"] = Client()
+    clients["dave"].force_login(dave)
+    owners = {
+        name: sessions.Owner(client.session.session_key, str(User.objects.get(username=name).pk))
+        for name, client in clients.items()
+    }
+    clients["bob"].logout()                               # signed out
+    carol.is_active = False                               # deactivated
+    carol.save()
+    dave.set_password("changed")                          # another auth hash
+    dave.save()
+    stolen = sessions.Owner(owners["alice"].session_key, str(bob.pk))  # alice's cookie, claiming bob
+    with django_assert_num_queries(2):
+        verdicts = sessions.signed_in_all([*owners.values(), stolen])
+    assert verdicts == {
+        owners["alice"]: True, owners["bob"]: False, owners["carol"]: False, owners["dave"]: False, stolen: False,
+    }

@@ -22,7 +22,7 @@ from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
 from inbox.models import Notification
-from inbox.recipients import Key, Recipients, label, normalize
+from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
 
@@ -154,27 +154,23 @@ def _in_batches(
     *,
     before_updated: Callable[[int], None] | None = None,
 ) -> int:
-    """Run ``work(rows, using)`` over ``queryset`` in keyset batches, each in its own transaction.
+    """Run ``work(rows, using)`` over ``queryset`` one batch of recipients at a time.
 
-    A batch's recipients have their Stats rows locked (in key order) before ``work`` reads any
-    state, and ``rows`` is confined to the batch's primary keys, so a row a concurrent writer
-    added or changed meanwhile is either counted under the lock or left alone. Signals follow
-    each batch that changed something, in the seed's order: ``before_updated`` (flags changed),
-    then ``notifications_updated``.
+    Locks are per recipient (their Stats rows), so that is the unit of a batch: up to
+    ``CHANGE_BATCH_SIZE`` recipients, read in key order (keyset pages, flat memory), each batch in
+    its own short transaction that locks those recipients' Stats rows before ``work`` reads any
+    state, with ``rows`` confined to them. A change over one person's million rows is one batch
+    (only that person's senders wait); a change over everyone never holds everyone's locks.
+    Signals follow each batch that changed something, in the seed's order: ``before_updated``
+    (flags changed), then ``notifications_updated``.
     """
     using = queryset.db
-    size = conf.get("CHANGE_BATCH_SIZE")
     total = 0
-    last: int | None = None
-    while True:
-        page = queryset if last is None else queryset.filter(pk__gt=last)
-        batch = list(page.order_by("pk").values_list("pk", "recipient_type_id", "recipient_id")[:size])
-        if not batch:
-            break
+    recipients = queryset.order_by().values_list("recipient_type_id", "recipient_id").distinct()
+    for page in stats.key_pages(recipients, conf.get("CHANGE_BATCH_SIZE")):
         with transaction.atomic(using=using):
-            keys = stats.lock({(type_id, object_id) for _pk, type_id, object_id in batch}, using=using)
-            rows = Notification.objects.using(using).filter(pk__in=[pk for pk, _t, _r in batch])
-            count = work(rows, using)
+            keys = stats.lock(page, using=using)
+            count = work(queryset.filter(keys_q(keys)), using)
             if count:
                 _announce(keys, using)
         if count:
@@ -182,9 +178,6 @@ def _in_batches(
                 before_updated(count)
             _send_robust(notifications_updated, recipients=keys)
         total += count
-        if len(batch) < size:
-            break
-        last = batch[-1][0]
     return total
 
 

@@ -15,7 +15,10 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from inbox.sse.batching import TickBatcher
@@ -41,30 +44,62 @@ def owner_of(request: Any) -> Owner | None:
 
 def signed_in(owner: Owner) -> bool:
     """Whether ``owner``'s session still exists, is unexpired and signs in the same active user."""
-    engine = import_module(settings.SESSION_ENGINE)
-    session = engine.SessionStore(owner.session_key)
-    try:
-        user_id, backend_path = session[SESSION_KEY], session[BACKEND_SESSION_KEY]
-    except KeyError:  # gone, expired or signed out: the store loads as empty
-        return False
-    if str(user_id) != owner.user_pk or backend_path not in settings.AUTHENTICATION_BACKENDS:
-        return False
-    backend = load_backend(backend_path)
-    user = backend.get_user(user_id)
-    if user is None or not getattr(user, "is_active", True):
-        return False
-    if not hasattr(user, "get_session_auth_hash"):
-        return True
-    stored = session.get(HASH_SESSION_KEY) or ""
-    if constant_time_compare(stored, user.get_session_auth_hash()):
-        return True
-    # A rotated SECRET_KEY must not sign everyone out mid-stream: Django accepts the fallbacks too.
-    return any(constant_time_compare(stored, fallback) for fallback in user.get_session_auth_fallback_hash())
+    return signed_in_all([owner])[owner]
 
 
 @healthy
 def signed_in_all(owners: Iterable[Owner]) -> dict[Owner, bool]:
-    return {owner: signed_in(owner) for owner in owners}
+    """``signed_in`` for many streams at once: a broadcast wakes a thousand of them together, so
+    sessions and users are read in one query each where the engine and backend allow it."""
+    owners = list(owners)
+    sessions = _sessions({owner.session_key for owner in owners})
+    wanted: dict[str, set[str]] = {}
+    for owner in owners:
+        data = sessions.get(owner.session_key, {})
+        if str(data.get(SESSION_KEY)) == owner.user_pk and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS:
+            wanted.setdefault(data[BACKEND_SESSION_KEY], set()).add(owner.user_pk)
+    users = {path: _users(path, ids) for path, ids in wanted.items()}
+    result = {}
+    for owner in owners:
+        data = sessions.get(owner.session_key, {})
+        user = users.get(data.get(BACKEND_SESSION_KEY, ""), {}).get(owner.user_pk)
+        result[owner] = user is not None and str(data.get(SESSION_KEY)) == owner.user_pk and _hash_matches(user, data)
+    return result
+
+
+def _sessions(keys: set[str]) -> dict[str, dict[str, Any]]:
+    """Each session's data; missing, expired or signed-out sessions are absent or empty."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    if issubclass(store_class, DatabaseSessionStore) and len(keys) > 1:
+        # The database (and cached_db, which writes through) engine: one query for every session.
+        model = store_class.get_model_class()
+        rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+        decoder = store_class()
+        return {row.session_key: decoder.decode(row.session_data) for row in rows}
+    return {key: store_class(key).load() for key in keys}
+
+
+def _users(backend_path: str, ids: set[str]) -> dict[str, Any]:
+    """The active users among ``ids``, as ``backend.get_user`` would return them."""
+    backend = load_backend(backend_path)
+    if isinstance(backend, ModelBackend) and type(backend).get_user is ModelBackend.get_user and len(ids) > 1:
+        found = get_user_model()._default_manager.in_bulk(list(ids))
+        return {str(pk): user for pk, user in found.items() if backend.user_can_authenticate(user)}
+    users = {user_id: backend.get_user(user_id) for user_id in ids}
+    return {user_id: user for user_id, user in users.items() if user is not None}
+
+
+def _hash_matches(user: Any, data: dict[str, Any]) -> bool:
+    if not getattr(user, "is_active", True):
+        return False
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    stored = data.get(HASH_SESSION_KEY) or ""
+    if constant_time_compare(stored, user.get_session_auth_hash()):
+        return True
+    # A rotated SECRET_KEY must not sign everyone out mid-stream: Django accepts the fallbacks too.
+    return any(constant_time_compare(stored, fallback) for fallback in user.get_session_auth_fallback_hash())
 
 
 class SessionChecks(TickBatcher["Owner", bool]):
