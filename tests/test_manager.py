@@ -215,7 +215,7 @@ def test_big_changes_run_in_short_transactions(db, settings, django_assert_num_q
     with CaptureQueriesContext(connection) as queries:
         assert manager.mark_read(Notification.objects.all()) == 5
     savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
-    assert len(savepoints) == 3  # 2 + 2 + 1 rows
+    assert len(savepoints) == 3  # 2 + 2 + 1 recipients
     with CaptureQueriesContext(connection) as queries:
         assert manager.delete(Notification.objects.all()) == 5
     assert len([q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]) == 3
