@@ -1,4 +1,4 @@
-"""System checks for ``settings.INBOX`` (ids ``inbox.E00x`` / ``inbox.W00x``)."""
+"""System checks for ``settings.INBOX`` and what the kit needs from the site (ids ``inbox.E0xx`` / ``inbox.W0xx``)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,78 @@ def check_ui_requirements(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
+@register(Tags.templates)
+def check_base_template(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The layout the inbox pages extend must load and define ``{% block content %}``.
+
+    A missing one is otherwise a 500 on the first visit (TemplateDoesNotExist), and a layout
+    without the block shows a page with only a bell: both seen by people following a README.
+    """
+    from django.template import TemplateDoesNotExist, TemplateSyntaxError
+    from django.template.loader import get_template
+
+    name = conf.get("BASE_TEMPLATE")
+    if not isinstance(name, str) or not name:
+        return [Error("INBOX['BASE_TEMPLATE'] must be a template name.", hint=_BASE_TEMPLATE_HINT, id="inbox.E030")]
+    try:
+        template = get_template(name)
+    except TemplateDoesNotExist:
+        return [
+            Error(
+                f"INBOX['BASE_TEMPLATE'] names {name!r}, which no template loader finds.",
+                hint=_BASE_TEMPLATE_HINT,
+                id="inbox.E030",
+            )
+        ]
+    except TemplateSyntaxError as error:
+        return [
+            Error(f"INBOX['BASE_TEMPLATE'] names {name!r}, which does not compile.", hint=str(error), id="inbox.E031")
+        ]
+    if _defines_block(template, "content") is False:
+        return [
+            Warning(
+                f"INBOX['BASE_TEMPLATE'] names {name!r}, which defines no {{% block content %}}.",
+                hint="The inbox pages fill that block: without it they show the layout alone. Add "
+                "{% block content %}{% endblock %} where the page's content belongs.",
+                id="inbox.W030",
+            )
+        ]
+    return []
+
+
+_BASE_TEMPLATE_HINT = (
+    "Leave BASE_TEMPLATE unset to use the kit's own layout (inbox/base.html), or name a template of "
+    "your site (in a TEMPLATES 'DIRS' folder or an app's templates/) that defines {% block content %} and "
+    "uses {% load inbox %}{% inbox_head %}, {% notification_badge %} and {% notification_toasts %}."
+)
+
+
+def _defines_block(template: Any, block: str, depth: int = 0) -> bool | None:
+    """Whether a Django template or one of its parents defines ``block``; None when that cannot be
+    known without rendering (another template engine, or ``{% extends some_variable %}``)."""
+    from django.template import TemplateDoesNotExist, TemplateSyntaxError
+    from django.template.base import FilterExpression, NodeList
+    from django.template.loader import get_template
+    from django.template.loader_tags import BlockNode, ExtendsNode
+
+    compiled = getattr(template, "template", template)  # the backend's wrapper, or a Template itself
+    nodelist = getattr(compiled, "nodelist", None)
+    if not isinstance(nodelist, NodeList) or depth > 10:
+        return None
+    if any(isinstance(node, BlockNode) and node.name == block for node in nodelist.get_nodes_by_type(BlockNode)):
+        return True
+    for extends in nodelist.get_nodes_by_type(ExtendsNode):
+        parent = extends.parent_name if isinstance(extends, ExtendsNode) else None
+        literal = parent.var if isinstance(parent, FilterExpression) and not parent.filters else None
+        if not isinstance(literal, str):
+            return None  # {% extends variable %}: only known at render time
+        try:
+            return _defines_block(get_template(literal), block, depth + 1)
+        except (TemplateDoesNotExist, TemplateSyntaxError):
+            return None  # rendering fails loudly anyway; this check is about the block
+    return False
 
 
 @register(Tags.database)
