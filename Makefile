@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# make demo PORT=8001 (or PORT=8001 make demo) when 8000 is taken.
+PORT   ?= 8000
 LOWEST := .venv-lowest
 
 # make test runs every pass, in this order, even after one fails; then it fails if any did.
 PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
 
-.PHONY: demo test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory clean
+.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +27,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## demo: the example site on SQLite with demo users and data, at http://127.0.0.1:8000
+## demo: the example site on SQLite with demo users and data, at http://127.0.0.1:$(PORT) (default 8000)
 demo: $(VENV)/.installed-demo
 	cd example_site && ../$(BIN)/python manage.py migrate --noinput -v0
 	cd example_site && ../$(BIN)/python manage.py seed_demo
-	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## screenshots: regenerate the screenshots in docs/ (and the README's) from the example site in Chromium
+screenshots: system-deps $(VENV)/.installed
+	$(BIN)/python -m e2e.screenshots
 
 ## test: mypy, then the suite on SQLite, on a throwaway PostgreSQL, on a throwaway MariaDB, on the
 ## lowest declared dependency versions, then end to end in Chromium; a summary with each pass's time

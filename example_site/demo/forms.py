@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth.models import User
+from django.utils.translation import gettext_lazy as _
 
 from inbox.models import Level
 
@@ -11,4 +12,4 @@ class SendTestForm(forms.Form):
     message = forms.CharField(max_length=300, initial="Hello from the demo!")
     level = forms.TypedChoiceField(choices=Level.choices, coerce=int, initial=Level.INFO)
     category = forms.SlugField(max_length=64, initial="test", required=False)
-    url = forms.CharField(max_length=500, required=False, help_text="A path like /admin/ or an http(s) URL.")
+    url = forms.CharField(max_length=500, required=False, label=_("Link"), help_text=_("A path like /projects/1/ or an http(s) URL."))

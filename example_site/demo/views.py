@@ -1,18 +1,44 @@
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from demo.forms import SendTestForm
+from demo.models import Project
+from inbox import conf
+from inbox.events.inprocess import InProcessBroker
+from inbox.events.redis import RedisBroker
 from inbox.exceptions import NotificationError
+from inbox.models import Notification
 from inbox.services import notifier
+
+
+def _live_context() -> dict[str, Any]:
+    """What the home page says about live toasts depends on the broker this demo runs with."""
+    broker = conf.load(conf.get("BROKER"))
+    across_processes = isinstance(broker, type) and issubclass(broker, RedisBroker)
+    in_process = isinstance(broker, type) and issubclass(broker, InProcessBroker) and not across_processes
+    return {"across_processes": across_processes, "in_process": in_process}
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     form = SendTestForm(initial={"recipient": request.user})
-    return render(request, "demo/home.html", {"form": form})
+    projects = Project.objects.order_by("name")
+    return render(request, "demo/home.html", {"form": form, "projects": projects, **_live_context()})
+
+
+@login_required
+def project(request: HttpRequest, pk: int) -> HttpResponse:
+    """What the seeded notifications link to: a page every signed-in demo user may open
+    (they used to point at the admin, which alice and bob, not being staff, cannot)."""
+    project = get_object_or_404(Project, pk=pk)
+    mine = Notification.objects.recipients([request.user]).sent().targets([project]).order_by("-sent_at", "-id")
+    return render(request, "demo/project.html", {"project": project, "notifications": mine[:10]})
 
 
 @require_POST
@@ -29,6 +55,7 @@ def send_test(request: HttpRequest) -> HttpResponse:
         except NotificationError as error:
             form.add_error(None, str(error))
         else:
-            messages.success(request, f"Sent to {data['recipient'].username}.", extra_tags="inbox")
+            messages.success(request, _("Sent to %(username)s.") % {"username": data["recipient"].username},
+                             extra_tags="inbox")
             return redirect("home")
     return render(request, "demo/home.html", {"form": form}, status=400)
