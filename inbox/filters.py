@@ -17,13 +17,19 @@ from inbox.models import Level
 from inbox.querysets import NotificationQuerySet
 from inbox.recipients import content_types
 
+#: "all" is the inbox (everything not archived; its value predates the tabs and stays for
+#: the URLs people have); "everything" includes the archive.
 STATUSES = [
-    ("all", _("All")),
+    ("all", _("Inbox")),
     ("unread", _("Unread")),
     ("read", _("Read")),
     ("starred", _("Starred")),
     ("archived", _("Archived")),
+    ("everything", _("All")),
 ]
+#: The filters the page shows under "Advanced" (everything but search, status and category,
+#: which have their own controls); a subclass's extra filters join them.
+PRIMARY_FILTERS = ("q", "status", "category")
 
 
 #: The dates the "since" / "until" filters accept. Both become midnight in the reader's timezone
@@ -91,6 +97,8 @@ class NotificationFilter(django_filters.FilterSet):
             return queryset.archived()
         if value == "starred":
             return queryset.starred()
+        if value == "everything":
+            return queryset
         queryset = queryset.active()
         if value == "unread":
             return queryset.unread()
@@ -123,6 +131,10 @@ class NotificationFilter(django_filters.FilterSet):
         if not self.is_valid():
             return {}
         return {name: self.data.get(name) for name in self.filters if self.data.get(name) not in (None, "")}
+
+    def advanced_filters(self) -> dict[str, Any]:
+        """The active filters kept under "Advanced" (so the page can open it and count them)."""
+        return {name: value for name, value in self.active_filters().items() if name not in PRIMARY_FILTERS}
 
     def only_status(self) -> bool:
         """True when nothing but the status narrows the list, so Stats knows how many match."""

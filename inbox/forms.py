@@ -64,6 +64,9 @@ class BulkForm(forms.Form):
     uid = forms.Field(required=False)
     page_uid = forms.Field(required=False)
     confirm = forms.BooleanField(required=False)
+    # The "select all" checkbox: without JavaScript it cannot tick the rows, so ticking it
+    # means "this page" when the scope is left at "selected".
+    select_page = forms.BooleanField(required=False)
 
     def _uids(self, name: str) -> list[str]:
         import uuid
@@ -85,7 +88,18 @@ class BulkForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         scope = data.get("scope") or "selected"
+        if scope == "selected" and data.get("select_page"):
+            scope = "page"
         data["scope"] = scope
         if scope == "selected" and not data.get("uid") and "uid" not in self.errors:
             raise forms.ValidationError(_("Select at least one notification."))
         return data
+
+
+class ActionForm(forms.Form):
+    """One action on one notification (a row's buttons, the detail page's)."""
+
+    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    #: Where the answer goes: back to the list (with its state) or the detail page.
+    next = forms.ChoiceField(choices=[("list", "list"), ("detail", "detail")], required=False)
+    confirm = forms.BooleanField(required=False)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("preview/", views.PreviewView.as_view(), name="preview"),
     path("events/", events, name="events"),
     path("<uuid:uid>/", views.NotificationDetailView.as_view(), name="detail"),
+    path("<uuid:uid>/action/", views.NotificationActionView.as_view(), name="action"),
 ]

@@ -26,14 +26,22 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
-from django_htmx.http import HttpResponseClientRefresh, push_url, replace_url, reswap, retarget, trigger_client_event
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    push_url,
+    replace_url,
+    reswap,
+    retarget,
+    trigger_client_event,
+)
 from django_htmx.middleware import HtmxDetails
 from django_tables2.paginators import LazyPaginator
 
-from inbox import conf, recipients, stats
-from inbox.forms import BULK_ACTIONS, SCOPES, BulkForm, ListParamsForm
+from inbox import categories, conf, recipients, stats
+from inbox.forms import BULK_ACTIONS, SCOPES, ActionForm, BulkForm, ListParamsForm
 from inbox.models import Notification
 from inbox.services import manager
 
@@ -54,6 +62,45 @@ LIST_PARAMS = ("sort", "per_page", "page")
 RESULTS_ID = "inbox-results"
 #: The client event that tells the kit's fragments (the preview) the inbox changed.
 CHANGED_EVENT = "inbox:changed"
+#: The element of the detail page that its actions re-render in place.
+DETAIL_ID = "inbox-detail"
+#: The status tabs: (status, label). Their counts come from Stats (see tab_counts), never a COUNT(*).
+TABS = [
+    ("all", gettext_lazy("Inbox")),
+    ("unread", gettext_lazy("Unread")),
+    ("starred", gettext_lazy("Starred")),
+    ("archived", gettext_lazy("Archived")),
+    ("everything", gettext_lazy("All")),
+]
+#: Bulk actions that make no sense in a tab (everything there is already so).
+HIDDEN_ACTIONS: dict[str, set[str]] = {
+    "all": {"unarchive"},
+    "unread": {"unread", "unarchive"},
+    "read": {"read", "unarchive"},
+    "starred": {"star"},
+    "archived": {"archive"},
+    "everything": set(),
+}
+
+
+def tab_counts(counts: stats.Counts) -> dict[str, int]:
+    """How many each status holds, from the one Stats read the page makes anyway."""
+    active = counts.total - counts.archived
+    return {
+        "all": active,
+        "unread": counts.unread,
+        "read": active - counts.unread,
+        "starred": counts.starred,
+        "archived": counts.archived,
+        "everything": counts.total,
+    }
+
+
+def query_string(params: dict[str, Any], **changes: Any) -> str:
+    """``?`` + params with changes applied (None or "" removes one); "" when nothing is left."""
+    merged = {**params, **changes}
+    query = urlencode({key: value for key, value in merged.items() if value not in (None, "")})
+    return f"?{query}" if query else ""
 
 
 def htmx_details(request: HttpRequest) -> HtmxDetails:
@@ -145,7 +192,9 @@ class InboxListMixin(InboxViewMixin):
         errors = self.list_errors(filterset, list_form)
         valid = not errors
         options = list_form.cleaned_data if valid else {}
-        table = table_class(filterset.qs if valid else Notification.objects.none(), order_by=options.get("sort") or None)
+        # The rows show who acted (an avatar): one query per actor model for the page, not one per row.
+        rows = filterset.qs.prefetch_related("actor") if valid else Notification.objects.none()
+        table = table_class(rows, order_by=options.get("sort") or None)
         per_page = options.get("per_page") or conf.get("PAGE_SIZES")[0]
         try:
             table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=options.get("page") or 1)
@@ -160,6 +209,7 @@ class InboxListMixin(InboxViewMixin):
         if options.get("per_page") and options["per_page"] != conf.get("PAGE_SIZES")[0]:
             state["per_page"] = options["per_page"]
         table.detail_query = urlencode(filter_params)
+        status = filterset.current_status if valid else "all"
         context = {
             **self.base_context(),
             "filterset": filterset,
@@ -169,14 +219,56 @@ class InboxListMixin(InboxViewMixin):
             "filter_params": filter_params,
             "list_state": state,
             "list_query": urlencode(state),
-            "bulk_actions": BULK_ACTIONS,
+            "bulk_actions": [(value, label) for value, label in BULK_ACTIONS
+                             if value not in HIDDEN_ACTIONS.get(status, set())],
             "bulk_scopes": SCOPES,
             "matching_count": self.matching_count(filterset) if valid else None,
             "has_filters": valid and not filterset.only_status(),
             "page_sizes": [(size, size) for size in conf.get("PAGE_SIZES")],
-            "status": filterset.current_status if valid else "all",
+            "status": status,
+            "tabs": self.tabs(state, status),
+            "category_chips": self.category_chips(state, filter_params.get("category", "")),
+            "advanced_count": len(getattr(filterset, "advanced_filters", dict)()) if valid else 0,
+            "sort_options": self.sort_options(table),
+            "grouped": options.get("sort", "") in ("", "sent_at"),
         }
         return context, 200 if valid else 400
+
+    def tabs(self, state: dict[str, Any], current: str) -> list[dict[str, Any]]:
+        counts = tab_counts(self.counts())
+        return [
+            {"status": value, "label": label, "count": counts[value], "current": value == current,
+             "query": query_string(state, status=None if value == "all" else value, page=None)}
+            for value, label in TABS
+        ]
+
+    def category_chips(self, state: dict[str, Any], current: str) -> list[dict[str, Any]]:
+        """"All" and the registry's categories (plus the current one if nobody declared it).
+
+        No counts: Stats counts per recipient and flag, not per category, and a COUNT(*) per
+        chip on every page view is what the kit never does.
+        """
+        declared = list(categories.registry)
+        if current and current not in categories.registry:
+            declared.append(categories.get(current))
+        chips: list[dict[str, Any]] = [{"slug": "", "label": _("All categories"), "category": None, "current": not current,
+                  "query": query_string(state, category=None, page=None)}]
+        chips += [{"slug": category.slug, "label": category.label, "category": category,
+                   "current": category.slug == current,
+                   "query": query_string(state, category=category.slug, page=None)} for category in declared]
+        return chips
+
+    def sort_options(self, table: Any) -> list[tuple[str, str]]:
+        """The table's sortable columns as a "Sort" menu: the Table class stays the declaration."""
+        options = [("", _("Newest first"))]
+        for column in table.columns:
+            if not column.orderable:
+                continue
+            if column.name == "sent_at":
+                options.append(("-sent_at", _("Oldest first")))
+            else:
+                options.append((column.name, str(column.header)))
+        return options
 
     def matching_count(self, filterset: Any) -> int | None:
         """How many match, when Stats already knows (status-only filters); None rather than a COUNT(*)."""
@@ -184,13 +276,7 @@ class InboxListMixin(InboxViewMixin):
             return None
         counts = self.counts()
         active = counts.total - counts.archived
-        return {
-            "all": active,
-            "unread": counts.unread,
-            "read": active - counts.unread,
-            "starred": counts.starred,
-            "archived": counts.archived,
-        }[filterset.current_status]
+        return tab_counts(counts).get(filterset.current_status, active)
 
     def list_url(self, context: dict[str, Any]) -> str:
         """The tidy URL of a list (no empty fields, page kept) rather than the raw form submission."""
@@ -240,16 +326,21 @@ class NotificationDetailView(InboxListMixin, View):
 
     def get(self, request: HttpRequest, uid: Any) -> HttpResponse:
         notification = get_object_or_404(self.visible(), uid=uid)
+        # With htmx, an unread page marks itself read on load (a POST): only on this first render,
+        # never in the actions re-rendered after "Mark unread", which would undo it at once.
+        context = {**self.detail_context(notification, request.GET), "auto_read": not notification.is_read}
+        return HttpResponse(render_to_string(self.template_name, context, request=request))
+
+    def detail_context(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
         visible = self.visible()
-        context = {
+        return {
             **self.base_context(),
             "notification": notification,
             "parent": visible.filter(pk=notification.parent_id).first() if notification.parent_id else None,
             "replies": list(visible.filter(parent=notification).order_by("sent_at", "id")[:50]),
-            "back_query": request.GET.urlencode(),
-            **self.neighbours(notification, request.GET),
+            "back_query": params.urlencode(),
+            **self.neighbours(notification, params),
         }
-        return HttpResponse(render_to_string(self.template_name, context, request=request))
 
     def neighbours(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
         """Newer and older notifications within the filter the reader came from (newest-first order)."""
@@ -269,7 +360,11 @@ class NotificationDetailView(InboxListMixin, View):
         notification = get_object_or_404(self.visible(), uid=uid)
         manager.mark_read(Notification.objects.filter(pk=notification.pk))
         if is_htmx(request):
-            response = HttpResponse(render_badge(request, self.recipients, oob=True))
+            # The page's actions again, now without "Mark as read", and the badge.
+            notification.refresh_from_db()
+            context = {**self.base_context(), "notification": notification, "back_query": request.GET.urlencode()}
+            html = render_to_string(f"{self.template_name}#actions", context, request=request)
+            response = HttpResponse(html + render_badge(request, self.recipients, oob=True, counts=self.counts()))
             return trigger_client_event(response, CHANGED_EVENT)
         url = reverse("inbox:detail", args=[notification.uid])
         query = request.GET.urlencode()
@@ -303,14 +398,21 @@ class BulkView(InboxListMixin, View):
         # Another recipient's uid is simply not in visible(): it is ignored, never touched.
         return self.visible().filter(uid__in=uids)
 
-    def confirm(self, selected: QuerySet[Notification], data: dict[str, Any]) -> HttpResponse:
+    def confirm(self, selected: QuerySet[Notification], data: dict[str, Any], **extra: Any) -> HttpResponse:
+        cancel_query = urlencode(self.params_from_post())
         context = {
             **self.base_context(),
-            "count": None if data["scope"] == "matching" else selected.count(),
-            "scope": data["scope"],
+            "count": None if data.get("scope") == "matching" else selected.count(),
+            "scope": data.get("scope", "selected"),
             "fields": [(key, value) for key, values in self.request.POST.lists() if key != "csrfmiddlewaretoken"
                        for value in values],
-            "cancel_query": urlencode(self.params_from_post()),
+            "cancel_query": cancel_query,
+            # Where the dialog posts, what it replaces with htmx, and where "Cancel" goes.
+            "confirm_url": reverse("inbox:bulk"),
+            "dialog_id": RESULTS_ID,
+            "cancel_url": reverse("inbox:list") + (f"?{cancel_query}" if cancel_query else ""),
+            "cancel_in_place": True,
+            **extra,
         }
         template = f"{self.confirm_template_name}#dialog" if is_htmx(self.request) else self.confirm_template_name
         return HttpResponse(render_to_string(template, context, request=self.request))
@@ -325,7 +427,8 @@ class BulkView(InboxListMixin, View):
         query.update(self.params_from_post())
         if is_htmx(self.request):
             try:
-                extra = render_badge(self.request, self.recipients, oob=True) + render_toast(self.request, message, oob=True)
+                extra = (render_badge(self.request, self.recipients, oob=True, counts=self.counts())
+                         + render_toast(self.request, message, oob=True))
                 response = self.render_results(query, extra=extra, clamp=True)
             except Exception:
                 # The parameters were validated before the change, so this is a fault of the site
@@ -362,6 +465,66 @@ class MarkAllReadView(BulkView):
             return self.refuse(" ".join(errors))
         count = sum(manager.mark_all_read(recipient) for recipient in self.recipients)
         return self.done(done_message("read", count))
+
+
+class NotificationActionView(BulkView):
+    """POST ``action`` on one notification: a row's buttons and the detail page's.
+
+    ``next=list`` answers like a bulk action (the list with its state); ``next=detail`` stays on
+    the detail page: with htmx its card is re-rendered in place, without it a redirect (303, so
+    a reload never re-posts) brings the page back. A delete asks first, then goes to the list.
+    """
+
+    def post(self, request: HttpRequest, uid: Any) -> HttpResponse:  # type: ignore[override]
+        notification = get_object_or_404(self.visible(), uid=uid)
+        form = ActionForm(request.POST)
+        if not form.is_valid():
+            return self.refuse(" ".join(_joined(e) for e in form.errors.values()))
+        data = form.cleaned_data
+        to_detail = data.get("next") != "list"
+        if not to_detail:
+            errors = self.list_errors(self.get_filterset(request.POST), self.get_list_form(request.POST))
+            if errors:
+                return self.refuse(" ".join(errors))
+        selected = self.visible().filter(pk=notification.pk)
+        if data["action"] == "delete" and not data["confirm"]:
+            return self.confirm_one(notification, selected, data, to_detail)
+        count = ACTIONS[data["action"]](selected)
+        message = done_message(data["action"], count)
+        if not to_detail:
+            return self.done(message)
+        if data["action"] == "delete":
+            # The page is gone: go to the list the reader came from, by GET.
+            messages.success(request, message, extra_tags="inbox")
+            back = request.GET.urlencode()
+            url = reverse("inbox:list") + (f"?{back}" if back else "")
+            return HttpResponseClientRedirect(url) if is_htmx(request) else HttpResponseRedirect(url, status=303)
+        return self.stay_on_detail(notification, message)
+
+    def confirm_one(self, notification: Notification, selected: QuerySet[Notification], data: dict[str, Any],
+                    to_detail: bool) -> HttpResponse:
+        here = self.request.get_full_path()
+        if not to_detail:
+            return self.confirm(selected, {"scope": "selected"}, confirm_url=here)
+        detail = reverse("inbox:detail", args=[notification.uid])
+        back = self.request.GET.urlencode()
+        return self.confirm(selected, {"scope": "selected"}, confirm_url=here, dialog_id=DETAIL_ID,
+                            cancel_url=detail + (f"?{back}" if back else ""), cancel_in_place=False)
+
+    def stay_on_detail(self, notification: Notification, message: str) -> HttpResponse:
+        url = reverse("inbox:detail", args=[notification.uid])
+        back = self.request.GET.urlencode()
+        if not is_htmx(self.request):
+            messages.success(self.request, message, extra_tags="inbox")
+            return HttpResponseRedirect(url + (f"?{back}" if back else ""), status=303)
+        notification.refresh_from_db()
+        view = NotificationDetailView()
+        view.request, view.recipients = self.request, self.recipients
+        context = view.detail_context(notification, self.request.GET)
+        html = render_to_string("inbox/detail.html#card", context, request=self.request)
+        extra = (render_badge(self.request, self.recipients, oob=True, counts=view.counts())
+                 + render_toast(self.request, message, oob=True))
+        return trigger_client_event(HttpResponse(html + extra), CHANGED_EVENT)
 
 
 class BadgeView(InboxViewMixin, View):
@@ -409,8 +572,9 @@ def done_message(action: str, count: int) -> str:
     return texts[action] % {"count": count}
 
 
-def render_badge(request: HttpRequest, who: list[Any], *, oob: bool = False) -> str:
-    context = {"inbox_counts": stats.counts_for(who), "oob": oob}
+def render_badge(request: HttpRequest, who: list[Any], *, oob: bool = False,
+                 counts: stats.Counts | None = None) -> str:
+    context = {"inbox_counts": counts if counts is not None else stats.counts_for(who), "oob": oob}
     return render_to_string("inbox/badge.html#badge", context, request=request)
 
 

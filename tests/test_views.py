@@ -158,7 +158,7 @@ def test_filters(logged_in, alice, bob):
 
     def rows(query: str) -> list[str]:
         html = logged_in.get(f"{LIST}?{query}").content.decode()
-        html = html[html.index('<table class="inbox-table"') :]
+        html = html[html.index('<div class="inbox-table"') :]
         return re.findall(r'class="inbox-open"[^>]*>([^<]*)<', html)
 
     assert rows("") == ["old news", "from bob", "deploy done"][1:]
@@ -307,13 +307,15 @@ def test_query_counts_do_not_grow(logged_in, alice, bob, size, warm_content_type
     User.objects.create(username="other")
     notes = [notifier.send(f"n{i}", alice, actor=bob)[0] for i in range(size)]
     logged_in.get(LIST)  # warm the session
-    # session, user, stats (badge + counts), rows of the page, preview rows
-    with django_assert_num_queries(5):
+    # session, user, stats (badge, tabs, counts), rows of the page, their actors (one per actor
+    # model, for the avatars), preview rows
+    with django_assert_num_queries(6):
         assert logged_in.get(LIST).status_code == 200
-    # fragments: session, user, stats, rows of the page
+    # fragments: session, user, stats, rows of the page (none match: no actors to fetch)
     with django_assert_num_queries(4):
         assert logged_in.get(f"{LIST}?status=unread&category=x&q=n", **HTMX).status_code == 200
-    with django_assert_num_queries(4):
+    # session, user, stats, rows of the page, their actors
+    with django_assert_num_queries(5):
         assert logged_in.get(f"{LIST}?page=2" if size > 25 else LIST, **HTMX).status_code == 200
     # session, user, notification, stats, replies, newer, older, preview rows, actor (bob)
     with django_assert_num_queries(9):

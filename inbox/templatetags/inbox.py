@@ -5,16 +5,25 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import datetime
+import hashlib
+
 from django import template
 from django.contrib.messages import get_messages
 from django.http import HttpRequest
+from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from inbox import conf, recipients, stats
+from inbox import categories, conf, recipients, stats
 from inbox.links import is_allowed_link
 from inbox.models import Notification
+from inbox.templatetags import icons
 
 register = template.Library()
 
@@ -59,8 +68,6 @@ def inbox_head(context: template.Context) -> SafeString:
 
 def _js_strings() -> dict[str, str]:
     """The words inbox.js shows, translated here so the script needs no catalogue of its own."""
-    from django.utils.translation import gettext as _
-
     return {
         "dismiss": _("Dismiss"),
         "error": _("Something went wrong (%(status)s). Please try again."),
@@ -73,6 +80,10 @@ def _js_strings() -> dict[str, str]:
         "read_unread": _("Mark read / unread"),
         "help": _("This help"),
         "close": _("Close"),
+        "selected_one": _("%(count)s selected"),
+        "selected_many": _("%(count)s selected"),
+        "star": _("Star"),
+        "next_row": _("Archive moves to the next notification"),
     }
 
 
@@ -82,7 +93,13 @@ def notification_badge(context: template.Context) -> SafeString:
     request = _request(context)
     if request is None or not recipients.for_request(request):
         return mark_safe("")
-    return mark_safe(render_to_string("inbox/badge.html#badge", {"inbox_counts": _counts(context)}, request=request))
+    # A page has one bell: the preview's button already carries it (and the #inbox-badge id
+    # that live updates swap), so a badge rendered after it on the same page would be a second
+    # bell with a duplicate id.
+    if getattr(request, "_inbox_bell_rendered", False):
+        return mark_safe("")
+    request._inbox_bell_rendered = True  # type: ignore[attr-defined]
+    return mark_safe(render_to_string("inbox/badge.html#link", {"inbox_counts": _counts(context)}, request=request))
 
 
 @register.simple_tag(takes_context=True)
@@ -100,7 +117,7 @@ def notification_toasts(context: template.Context, all_messages: bool = False) -
 def preview_context(request: HttpRequest, who: list[Any], *, limit: int) -> dict[str, Any]:
     items = list(
         Notification.objects.recipients(who).sent().active().only(
-            "uid", "message", "read_at", "sent_at", "level", "recipient_type", "recipient_id"
+            "uid", "message", "read_at", "sent_at", "level", "category", "recipient_type", "recipient_id"
         )[: max(1, min(limit, 20))]
     ) if who else []
     return {"items": items}
@@ -115,6 +132,8 @@ def notification_preview(context: template.Context, limit: int = 5) -> SafeStrin
     who = recipients.for_request(request)
     if not who:
         return mark_safe("")
+    # The preview's button is the page's bell (see notification_badge).
+    request._inbox_bell_rendered = True  # type: ignore[attr-defined]
     ctx = {**preview_context(request, who, limit=limit), "inbox_counts": _counts(context)}
     return mark_safe(render_to_string("inbox/preview.html#preview", ctx, request=request))
 
@@ -143,3 +162,159 @@ def inbox_link(url: Any) -> str:
 @register.filter
 def badge_number(count: int) -> str:
     return "99+" if count > 99 else str(count)
+
+
+# -- Icons, avatars, times: the small pieces the kit's templates are built from ----------------
+
+
+@register.simple_tag
+def inbox_icon(name: str, size: int = 16, css_class: str = "") -> SafeString:
+    """``{% inbox_icon "archive" %}``: an icon from the kit's set as inline SVG.
+
+    Decorative: ``aria-hidden`` and not focusable; the control it sits in carries the words.
+    An unknown name renders the fallback (a bell) rather than failing a page.
+    """
+    name = str(name)
+    body = icons.lookup(name)
+    if body is None:
+        name, body = icons.FALLBACK, icons.ICONS[icons.FALLBACK]
+    classes = f"inbox-icon inbox-icon--{name}" + (f" {css_class}" if css_class else "")
+    return format_html(
+        '<svg class="{}" width="{}" height="{}" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
+        'stroke-width="1.75" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" '
+        'focusable="false">{}</svg>',
+        classes, size, size, mark_safe(body),  # the set's own markup, never input
+    )
+
+
+@register.filter
+def inbox_category(slug: str) -> categories.Category | None:
+    """The registry's Category for a slug (declared, or one made from the slug); None for none."""
+    return categories.get(slug) if slug else None
+
+
+@register.filter
+def inbox_category_icon(category: categories.Category | None) -> str:
+    """The icon of a category (see icons.icon_for_category); a bell for a notification without one."""
+    return icons.icon_for_category(category.slug, category.icon) if category else "bell"
+
+
+@register.filter
+def inbox_initials(actor: Any) -> str:
+    """One or two letters for an actor without a picture: "Ada Lovelace" → "AL", "bob" → "B"."""
+    if actor is None:
+        return ""
+    full = actor.get_full_name() if callable(getattr(actor, "get_full_name", None)) else ""
+    words = (full or str(actor)).replace(".", " ").replace("_", " ").replace("-", " ").split()
+    if not words:
+        return "?"
+    letters = words[0][:1] + (words[-1][:1] if len(words) > 1 else "")
+    return letters.upper()
+
+
+@register.filter
+def inbox_tone(value: Any) -> int:
+    """A stable colour (1–8) for an avatar, so the same person always looks the same."""
+    digest = hashlib.blake2s(str(value).encode(), digest_size=2).digest()
+    return int.from_bytes(digest, "big") % 8 + 1
+
+
+@register.filter
+def inbox_avatar_url(actor: Any) -> str:
+    """An actor's picture, when the model offers one (``avatar_url`` or ``get_avatar_url()``).
+
+    Only http(s) or same-site paths become an ``src``: anything else shows initials.
+    """
+    url = getattr(actor, "avatar_url", None) or getattr(actor, "get_avatar_url", None)
+    if callable(url):
+        url = url()
+    if not isinstance(url, str) or not url:
+        return ""
+    if url.startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith(("//", "/\\"))):
+        return url
+    return ""
+
+
+def _local(value: datetime.datetime) -> datetime.datetime:
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+@register.filter
+def inbox_ago(value: datetime.datetime | None) -> str:
+    """A compact age, as inboxes show it: "now", "5m", "3h", "2d", then the date ("Mar 4")."""
+    if value is None:
+        return ""
+    seconds = (timezone.now() - value).total_seconds()
+    if seconds < 60:
+        return _("now")
+    if seconds < 3600:
+        return _("%(count)dm") % {"count": seconds // 60}
+    if seconds < 86400:
+        return _("%(count)dh") % {"count": seconds // 3600}
+    if seconds < 7 * 86400:
+        return _("%(count)dd") % {"count": seconds // 86400}
+    local = _local(value)
+    if local.year == _local(timezone.now()).year:
+        return date_filter(local, _("M j"))
+    return date_filter(local, _("M j, Y"))
+
+
+@register.filter
+def inbox_ago_long(value: datetime.datetime | None) -> str:
+    """The same age in words, for screen readers ("3 hours ago")."""
+    if value is None:
+        return ""
+    seconds = int((timezone.now() - value).total_seconds())
+    if seconds < 60:
+        return _("just now")
+    if seconds < 3600:
+        count = seconds // 60
+        return ngettext("%(count)d minute ago", "%(count)d minutes ago", count) % {"count": count}
+    if seconds < 86400:
+        count = seconds // 3600
+        return ngettext("%(count)d hour ago", "%(count)d hours ago", count) % {"count": count}
+    if seconds < 7 * 86400:
+        count = seconds // 86400
+        return ngettext("%(count)d day ago", "%(count)d days ago", count) % {"count": count}
+    return date_filter(_local(value), "DATE_FORMAT")
+
+
+def day_group(value: datetime.datetime, today: datetime.date) -> str:
+    day = _local(value).date()
+    if day >= today:
+        return "today"
+    if day == today - datetime.timedelta(days=1):
+        return "yesterday"
+    return "earlier"
+
+
+@register.simple_tag
+def inbox_day_groups(rows: Any, grouped: bool = True) -> list[dict[str, Any]]:
+    """The page's rows in runs of Today, Yesterday and Earlier (rows sorted newest first).
+
+    ``grouped=False`` (a list sorted by something other than time) gives one unlabelled run.
+    """
+    labels = {"today": _("Today"), "yesterday": _("Yesterday"), "earlier": _("Earlier")}
+    runs: list[dict[str, Any]] = []
+    today = _local(timezone.now()).date()
+    for row in rows:
+        record = getattr(row, "record", row)
+        key = day_group(record.sent_at, today) if grouped else "all"
+        if not runs or runs[-1]["key"] != key:
+            runs.append({"key": key, "label": labels.get(key, ""), "rows": []})
+        runs[-1]["rows"].append(row)
+    return runs
+
+
+#: Columns the row partial lays out itself; any other column a Table subclass declares is shown
+#: in the row's meta line, so subclassing the Table still adds what it adds.
+ROW_COLUMNS = frozenset({"message", "category", "level", "sent_at"})
+
+
+@register.filter
+def inbox_extra_cells(row: Any) -> list[tuple[Any, Any]]:
+    """A django-tables2 row's cells for the columns the row partial does not lay out itself."""
+    table = getattr(row, "table", None)
+    if table is None:
+        return []
+    return [(column, row.get_cell(column.name)) for column in table.columns if column.name not in ROW_COLUMNS]

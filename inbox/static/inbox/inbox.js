@@ -3,6 +3,8 @@
 (function () {
   "use strict";
 
+  // Tells the stylesheet the script runs (without it, toasts hide by a CSS animation).
+  document.documentElement.setAttribute("data-inbox-js", "");
   var TOAST_MS = 6000;
   var MAX_TOASTS = 5;
   var currentUid = null;
@@ -36,21 +38,50 @@
     }
   });
 
-  /* Toasts: auto-hide, paused while hovered or focused; dismissible. */
+  /* django-htmx's DEBUG helper replaces the whole document with any 400 answer. The kit's 400s
+     carry a validation message meant to be shown in place (the swap above), so for the kit's own
+     requests only, that handler must not see them: stop the event before it reaches document. */
+  window.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status === 400 && fromKit(event)) event.stopPropagation();
+  }, true);
+
+  /* Toasts: one behaviour for every toast, whoever added it (the page, an action's out-of-band
+     swap, the live stream): it hides after TOAST_MS, not while hovered or focused; × dismisses
+     it; only the newest MAX_TOASTS stay. A MutationObserver sees every arrival, so no code path
+     can add a toast that never hides. */
+  function removeToast(toast) {
+    if (!toast || !toast.parentNode) return;
+    clearTimeout(toast._inboxTimer);
+    toast.classList.add("is-leaving");
+    setTimeout(function () { toast.remove(); }, 160);
+  }
   function initToast(toast) {
     if (toast.dataset.inboxReady) return;
     toast.dataset.inboxReady = "1";
-    var remaining = TOAST_MS, started = Date.now(), timer = null;
-    function hide() { toast.remove(); }
-    function start() { started = Date.now(); timer = setTimeout(hide, remaining); }
-    function pause() { clearTimeout(timer); remaining -= Date.now() - started; }
+    var remaining = TOAST_MS, started = 0;
+    function start() { clearTimeout(toast._inboxTimer); started = Date.now(); toast._inboxTimer = setTimeout(function () { removeToast(toast); }, remaining); }
+    function pause() { clearTimeout(toast._inboxTimer); remaining = Math.max(1500, remaining - (Date.now() - started)); }
     toast.addEventListener("mouseenter", pause);
     toast.addEventListener("focusin", pause);
     toast.addEventListener("mouseleave", start);
     toast.addEventListener("focusout", start);
     start();
   }
-  function initToasts(root) { $all("[data-inbox-toast]", root).forEach(initToast); }
+  function capToasts(stack) {
+    var toasts = $all("[data-inbox-toast]", stack);
+    toasts.slice(0, Math.max(0, toasts.length - MAX_TOASTS)).forEach(function (toast) { toast.remove(); });
+  }
+  function initToasts(root) {
+    $all("[data-inbox-toast]", root).forEach(initToast);
+    var stack = $("#inbox-toasts");
+    if (stack) capToasts(stack);
+  }
+  function watchToasts() {
+    var stack = $("#inbox-toasts");
+    if (!stack || !window.MutationObserver) return;
+    new MutationObserver(function () { initToasts(stack); }).observe(stack, { childList: true, subtree: true });
+  }
 
   function showToast(text, level) {
     var stack = $("#inbox-toasts");
@@ -66,24 +97,80 @@
     close.className = "inbox-toast__close";
     close.setAttribute("data-inbox-dismiss", "");
     close.setAttribute("aria-label", t("dismiss", "Dismiss"));
-    close.textContent = "×";
+    close.textContent = "\u00d7";
     toast.appendChild(p);
     toast.appendChild(close);
     stack.appendChild(toast);
-    initToast(toast);
+    initToasts(stack);
   }
   window.inboxShowToast = showToast;
 
   document.addEventListener("click", function (event) {
-    var dismiss = event.target.closest("[data-inbox-dismiss]");
-    if (dismiss) dismiss.closest("[data-inbox-toast]").remove();
+    var dismiss = event.target.closest && event.target.closest("[data-inbox-dismiss]");
+    if (dismiss) removeToast(dismiss.closest("[data-inbox-toast]"));
   });
 
-  /* Selection. */
+  /* Selection: "3 selected", buttons enabled only with something selected, and only the
+     actions that make sense for what is selected (mark read or mark unread, not both). */
+  function bulkForm() { return $("#inbox-bulk"); }
+  function checkedRows() {
+    return $all("#inbox-bulk input[name=uid]:checked").map(function (box) { return box.closest("[data-inbox-row]"); });
+  }
+  function syncSelection() {
+    var form = bulkForm();
+    if (!form) return;
+    var boxes = $all("input[name=uid]", form);
+    var rowsChecked = checkedRows();
+    var pageBox = $("[data-inbox-select-page]", form);
+    var scope = $("[data-inbox-scope]", form);
+    var count = rowsChecked.length;
+    if (pageBox) {
+      pageBox.checked = boxes.length > 0 && count === boxes.length;
+      pageBox.indeterminate = count > 0 && count < boxes.length;
+    }
+    var wide = scope && scope.value !== "selected";
+    var any = count > 0 || wide;
+    var label = $("[data-inbox-selection-label]", form);
+    if (label) {
+      if (!label.dataset.idle) label.dataset.idle = label.textContent;
+      if (scope && scope.value === "matching") label.textContent = scope.options[scope.selectedIndex].text;
+      else if (any) label.textContent = t("selected_many", "%(count)s selected").replace("%(count)s", wide ? boxes.length : count);
+      else label.textContent = label.dataset.idle;
+    }
+    function has(key, value) { return rowsChecked.some(function (row) { return row && row.dataset[key] === value; }); }
+    // With a wider scope the rows' states are unknown: offer both.
+    var show = {
+      read: wide || has("unread", "1"),
+      unread: wide || (count > 0 && !has("unread", "1")),
+      star: wide || has("starred", "0"),
+      unstar: wide || (count > 0 && !has("starred", "0")),
+      archive: wide || has("archived", "0"),
+      unarchive: wide || (count > 0 && !has("archived", "0")),
+    };
+    $all("[data-inbox-action]", form).forEach(function (button) {
+      var action = button.dataset.inboxAction;
+      button.disabled = !any;
+      if (action in show) button.hidden = any && !show[action];
+    });
+    var matching = $("[data-inbox-select-matching]", form);
+    var bar = $("[data-inbox-bulkbar]", form);
+    if (matching) matching.hidden = !(pageBox && pageBox.checked && bar && bar.dataset.more && scope && scope.value !== "matching");
+    if (!any && scope) scope.value = "selected";
+  }
   document.addEventListener("change", function (event) {
+    if (!event.target.closest("#inbox-bulk")) return;
     if (event.target.matches("[data-inbox-select-page]")) {
       $all("#inbox-bulk input[name=uid]").forEach(function (box) { box.checked = event.target.checked; });
+      var scope = $("#inbox-bulk [data-inbox-scope]");
+      if (scope && !event.target.checked) scope.value = "selected";
     }
+    syncSelection();
+  });
+  document.addEventListener("click", function (event) {
+    var matching = event.target.closest && event.target.closest("[data-inbox-select-matching]");
+    if (!matching) return;
+    var scope = $("#inbox-bulk [data-inbox-scope]");
+    if (scope) { scope.value = "matching"; syncSelection(); }
   });
 
   /* Keyboard shortcuts (as in GitHub's inbox). */
@@ -91,11 +178,11 @@
   function currentRow() {
     return currentUid ? document.getElementById("inbox-row-" + currentUid) : null;
   }
-  function setCurrent(row) {
+  function setCurrent(row, focus) {
     rows().forEach(function (r) { r.classList.remove("is-current"); });
     if (!row) { currentUid = null; return; }
     row.classList.add("is-current");
-    row.focus();
+    if (focus !== false) row.focus();
     currentUid = row.id.replace("inbox-row-", "");
   }
   function move(step) {
@@ -105,14 +192,26 @@
     var next = index < 0 ? (step > 0 ? 0 : all.length - 1) : Math.min(all.length - 1, Math.max(0, index + step));
     setCurrent(all[next]);
   }
+  // The row to focus after an action removes the current one: the next, or the previous at the end.
+  var pendingFocusUid = null;
+  function neighbourOf(row) {
+    var all = rows(), index = all.indexOf(row);
+    var next = all[index + 1] || all[index - 1];
+    return next ? next.id.replace("inbox-row-", "") : null;
+  }
   function runAction(action) {
-    var form = $("#inbox-bulk");
+    var form = bulkForm();
     if (!form) return;
-    var anyChecked = $all("input[name=uid]:checked", form).length > 0;
     var row = currentRow();
-    if (!anyChecked && row) $("input[name=uid]", row).checked = true;
+    if (checkedRows().length === 0 && row) {
+      // Nothing selected: act on the current row with its own button.
+      var own = $('[data-inbox-row-action="' + action + '"]', row);
+      if (own) { pendingFocusUid = neighbourOf(row); own.click(); return; }
+      $("input[name=uid]", row).checked = true;
+      syncSelection();
+    }
     var button = $('[data-inbox-action="' + action + '"]', form);
-    if (button) button.click();
+    if (button) { button.disabled = false; pendingFocusUid = row ? neighbourOf(row) : null; button.click(); }
   }
   function toggleHelp() {
     var help = $("#inbox-help");
@@ -126,6 +225,7 @@
         ["<kbd>x</kbd>", t("select", "Select")],
         ["<kbd>o</kbd> / <kbd>Enter</kbd>", t("open", "Open")],
         ["<kbd>e</kbd>", t("archive", "Archive")],
+        ["<kbd>s</kbd>", t("star", "Star")],
         ["<kbd>Shift</kbd>+<kbd>I</kbd> / <kbd>Shift</kbd>+<kbd>U</kbd>", t("read_unread", "Mark read / unread")],
         ["<kbd>?</kbd>", t("help", "This help")],
       ];
@@ -141,15 +241,15 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
     // Typing in a field is not a shortcut; a focused checkbox or button still allows them.
-    if (target.closest("input:not([type=checkbox]):not([type=radio]), select, textarea, [contenteditable], dialog")) return;
-    if (!$("#inbox-bulk")) return;
+    if (target.closest("input:not([type=checkbox]):not([type=radio]), select, textarea, [contenteditable], dialog, [popover]")) return;
+    if (!bulkForm()) return;
     var handled = true;
     switch (event.key) {
       case "j": move(1); break;
       case "k": move(-1); break;
       case "x": {
         var row = currentRow();
-        if (row) { var box = $("input[name=uid]", row); box.checked = !box.checked; } else handled = false;
+        if (row) { var box = $("input[name=uid]", row); box.checked = !box.checked; syncSelection(); } else handled = false;
         break;
       }
       case "o":
@@ -158,7 +258,8 @@
         if (open && target.matches("[data-inbox-row], body")) open.click(); else handled = false;
         break;
       }
-      case "e": runAction("archive"); break;
+      case "e": runAction(currentRow() && currentRow().dataset.archived === "1" ? "unarchive" : "archive"); break;
+      case "s": runAction(currentRow() && currentRow().dataset.starred === "1" ? "unstar" : "star"); break;
       case "I": runAction("read"); break;
       case "U": runAction("unread"); break;
       case "?": toggleHelp(); break;
@@ -167,18 +268,89 @@
     if (handled) event.preventDefault();
   });
 
-  /* After a swap: keep the current row, or put focus somewhere sensible rather than on <body>. */
+  /* Swaps of the results: restore focus only where the reader was working. A live refresh
+     nobody asked for must not move focus or paint a ring on a row nobody touched. */
+  var focusWasInResults = false;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "inbox-results") {
+      var active = document.activeElement;
+      focusWasInResults = !!(active && active !== document.body && event.detail.target.contains(active));
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var results = $("#inbox-results");
+    if (results && fromKit(event)) results.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var results = $("#inbox-results");
+    if (results) results.setAttribute("aria-busy", "false");
+    // "Mark all as read" in the preview changes the list the page may be showing.
+    if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches(".inbox-preview [data-inbox-mark-all]") && event.detail.successful) {
+      scheduleRefresh();
+    }
+  });
   document.addEventListener("htmx:afterSettle", function (event) {
-    initToasts(event.target);
+    initToasts(document);
+    syncSelection();
     if (event.target.id !== "inbox-results") return;
+    var target = pendingFocusUid && document.getElementById("inbox-row-" + pendingFocusUid);
+    pendingFocusUid = null;
+    if (target) { setCurrent(target); return; }
     var row = currentRow();
-    if (row) { setCurrent(row); return; }
-    if (document.activeElement === document.body || !document.activeElement) {
+    if (row) { setCurrent(row, focusWasInResults); return; }
+    currentUid = null;
+    if (focusWasInResults) {
       var first = rows()[0];
       if (first) setCurrent(first);
       else { event.target.setAttribute("tabindex", "-1"); event.target.focus(); }
     }
   });
+
+  /* The advanced filters: a dropdown, so a click outside or Escape closes it. */
+  document.addEventListener("click", function (event) {
+    $all(".inbox-advanced[open]").forEach(function (details) {
+      if (!details.contains(event.target)) details.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var details = event.target.closest && event.target.closest(".inbox-advanced[open]");
+    if (details) { details.open = false; $("summary", details).focus(); }
+  });
+
+  /* The preview popover: the HTML popover attribute opens and closes it (also without this
+     script) and closes it on Escape; here it gets aria-expanded, a place under the bell that
+     stays on screen, and focus back on the bell when it closes. */
+  function placePopover(button, panel) {
+    var rect = button.getBoundingClientRect();
+    var width = Math.min(384, window.innerWidth - 16);
+    var right = Math.max(8, window.innerWidth - rect.right);
+    if (window.innerWidth - right - width < 8) right = window.innerWidth - width - 8;
+    panel.style.top = Math.round(rect.bottom + 8) + "px";
+    panel.style.right = Math.round(right) + "px";
+    panel.style.width = width + "px";
+  }
+  function initPreview(root) {
+    $all("[data-inbox-preview]", root).forEach(function (preview) {
+      if (preview.dataset.inboxReady) return;
+      preview.dataset.inboxReady = "1";
+      var button = $("[popovertarget]", preview);
+      var panel = $("[popover]", preview);
+      if (!button || !panel) return;
+      button.setAttribute("aria-expanded", "false");
+      panel.addEventListener("beforetoggle", function (event) {
+        if (event.newState === "open") placePopover(button, panel);
+      });
+      panel.addEventListener("toggle", function (event) {
+        var open = event.newState === "open";
+        button.setAttribute("aria-expanded", open ? "true" : "false");
+        if (!open && (panel.contains(document.activeElement) || document.activeElement === document.body)) button.focus();
+      });
+      window.addEventListener("resize", function () {
+        if (panel.matches(":popover-open")) placePopover(button, panel);
+      });
+    });
+  }
 
   /* Errors: a kit fragment that fails must say so. The site's own requests are its business. */
   document.addEventListener("htmx:responseError", function (event) {
@@ -207,10 +379,7 @@
       var stack = $("#inbox-toasts");
       if (stack) {
         stack.insertAdjacentHTML("beforeend", data);
-        initToasts(stack);
-        // A burst must not bury the page: keep the newest few.
-        var toasts = $all("[data-inbox-toast]", stack);
-        toasts.slice(0, Math.max(0, toasts.length - MAX_TOASTS)).forEach(function (toast) { toast.remove(); });
+        initToasts(stack);  // a burst must not bury the page: the newest few stay
       }
     } else if (type === "inbox") {
       document.body.dispatchEvent(new CustomEvent("inbox:changed", { bubbles: true }));
@@ -224,8 +393,9 @@
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
       var results = $("#inbox-results");
-      // Never pull the table from under someone selecting rows or confirming a delete.
-      if (!results || !window.htmx || $("input[name=uid]:checked", results) || $(".inbox-confirm", results)) return;
+      // Never pull the list from under someone selecting rows, confirming a delete or typing a search.
+      if (!results || !window.htmx || $("input[name=uid]:checked", results) || $("[data-inbox-select-page]:checked", results) ||
+          $(".inbox-confirm", results) || (document.activeElement && document.activeElement.id === "id_q")) return;
       // The results are the source too, so this request counts as the kit's own (see fromKit).
       htmx.ajax("GET", window.location.href, { source: results, target: results, swap: "outerHTML" });
     }, 250);
@@ -276,6 +446,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     initToasts(document);
+    watchToasts();
+    initPreview(document);
+    syncSelection();
     startLive();
   });
 })();
