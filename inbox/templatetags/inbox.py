@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
-
 import datetime
 import hashlib
+from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 from django.contrib.messages import get_messages
