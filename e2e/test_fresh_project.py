@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, expect
 
 from e2e.conftest import _wait_for
 from tests.fresh_project import BADGE_MARKER, PASSWORD, USERNAME, FreshProject, marked_badge_template, readme_steps
-from tests.services import RedisServer, ServiceError, free_port
+from tests.services import RedisServer, ServiceError, free_port, stop_process
 
 #: The Redis URL the README's broker line names; the test points it at its own throwaway server.
 README_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -65,12 +65,7 @@ def fresh() -> Iterator[Running]:
         yield Running(project, url, send)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop_process(server)
         if log is not None:
             log.close()
         redis.stop()

@@ -28,6 +28,18 @@ class ServiceError(RuntimeError):
     pass
 
 
+def stop_process(process: subprocess.Popen, *, timeout: float = 15) -> None:
+    """Terminate a server we started, and kill it if it will not stop in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -172,13 +184,8 @@ def mariadb() -> Iterator[str]:
         _mariadb_setup(port)
         yield f"mysql://root@127.0.0.1:{port}/inbox"
     finally:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        if process is not None:
+            stop_process(process, timeout=30)
         shutil.rmtree(root, ignore_errors=True)
 
 
