@@ -1,0 +1,109 @@
+"""axe on every page state the kit draws, at 1280 and 390 px, light and dark, with and without JS.
+
+Zero violations of any impact (best practices included), and no colour-contrast result left
+``incomplete``: axe files a contrast it cannot decide (text on a gradient, an overlapping
+element) there, and the 1.x "Open" button's invisible text hid exactly there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from e2e.conftest import Site
+from e2e.test_ui_flows import DESKTOP, PHONE, MakePage, make_page, unread_uid  # noqa: F401  (fixture)
+
+DETAIL = re.compile(r"/inbox/[0-9a-f-]{36}/")
+
+
+def axe(page: Page) -> dict[str, Any]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(200)  # transitions finished: axe measures what a reader sees
+    return Axe().run(page).response
+
+
+def _reason(node: dict[str, Any]) -> str:
+    """Why axe could not decide: its message key (``bgOverlap``, ``pseudoContent``, ...)."""
+    checks = node.get("any") or []
+    return ", ".join(str((check.get("data") or {}).get("messageKey") or check.get("message")) for check in checks)
+
+
+def problems(page: Page) -> list[str]:
+    results = axe(page)
+    found = [f"{v['id']} ({v.get('impact')}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+             for v in results["violations"]]
+    found += [f"incomplete {v['id']}: {n['target']} ({_reason(n)})"
+              for v in results["incomplete"] if v["id"] == "color-contrast" for n in v["nodes"][:3]]
+    return found
+
+
+def open_list(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+
+
+def open_detail(page: Page, site: Site) -> None:
+    # A notification with an actor, a category and a link: the "Open" button is on the page.
+    uid = site.python(
+        "from django.contrib.auth.models import User; from inbox.models import Notification; "
+        "print(Notification.objects.recipients([User.objects.get(username='alice')]).sent().exclude(url='')"
+        ".exclude(actor_id=None).first().uid)"
+    )
+    page.goto(f"{site.url}/inbox/{uid}/")
+
+
+def open_preview(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+    page.locator(".inbox-preview .inbox-bell").click()
+    page.locator("#inbox-preview-panel").wait_for(state="visible")
+
+
+def open_confirm(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+    page.locator(".inbox-table [data-inbox-row] input[name=uid]").first.check()
+    page.locator("[data-inbox-action=delete]").click()
+    page.get_by_role("alertdialog").wait_for()
+
+
+def open_selection(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+    for index in range(2):
+        page.locator(".inbox-table [data-inbox-row] input[name=uid]").nth(index).check()
+    page.locator(".inbox-table [data-inbox-row]").nth(3).hover()
+
+
+def open_empty(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/?q=nothing-is-called-this")
+
+
+STATES = {"list": open_list, "detail": open_detail, "preview": open_preview, "confirm": open_confirm,
+          "selection": open_selection, "empty": open_empty}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_axe_with_javascript(make_page: MakePage, site: Site, viewport: dict[str, int], scheme: str):
+    page = make_page(viewport, scheme)
+    found = {}
+    for name, go in STATES.items():
+        go(page, site)
+        if issues := problems(page):
+            found[name] = issues
+    assert found == {}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_axe_without_javascript(make_page: MakePage, site: Site, viewport: dict[str, int], scheme: str):
+    page = make_page(viewport, scheme, page_scripts=False)
+    assert page.evaluate("typeof window.htmx") == "undefined"  # the page's own scripts are blocked
+    found = {}
+    for name in ("list", "detail", "preview", "confirm", "empty"):
+        STATES[name](page, site)
+        if issues := problems(page):
+            found[name] = issues
+    assert found == {}
