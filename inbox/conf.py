@@ -69,6 +69,26 @@ DEFAULTS: dict[str, Any] = {
     "SSE_MAX_STREAMS_PER_USER": 10,
     # {% inbox_head %} loads htmx 2 and its SSE extension; set False when the site loads them itself.
     "LOAD_HTMX": True,
+    # -- Channels (docs/channels.md) --
+    # Options per provider: {"email": {"FROM": ...}, "webhook": {"URL": ..., "SECRET": ...},
+    # "slack": {"WEBHOOK_URL": ...}}. A built-in channel is usable once its provider is listed here.
+    "PROVIDERS": {},
+    # The site's base URL ("https://example.com") for absolute links in e-mails, Slack and
+    # webhooks; empty: the Sites framework's current domain, over https.
+    "SITE_URL": "",
+    # recipient -> e-mail address or None (recorded as skipped).
+    "EMAIL_ADDRESS_RESOLVER": "inbox.channels.email.recipient_address",
+    # Deliveries per task: one SMTP connection, one provider send_bulk() call.
+    "DELIVERY_BATCH_SIZE": 500,
+    # Attempts before a delivery is failed for good; the wait doubles from DELIVERY_BACKOFF seconds
+    # after each failure, up to DELIVERY_BACKOFF_MAX.
+    "DELIVERY_MAX_ATTEMPTS": 5,
+    "DELIVERY_BACKOFF": 30,
+    "DELIVERY_BACKOFF_MAX": 3600,
+    # Seconds a worker holds the deliveries it claimed; a crashed worker's are taken again after it.
+    "DELIVERY_LEASE": 600,
+    # The Tasks API backend alias (settings.TASKS) delivery tasks are enqueued on.
+    "TASK_BACKEND": "default",
 }
 
 #: Settings whose values are dotted paths (or lists of them), checked at startup.
@@ -79,6 +99,7 @@ DOTTED_PATH_SETTINGS = (
     "BROKER",
     "TABLE_CLASS",
     "FILTERSET_CLASS",
+    "EMAIL_ADDRESS_RESOLVER",
 )
 
 

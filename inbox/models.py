@@ -205,3 +205,57 @@ class Stats(models.Model):
 
     def count(self, flag: Any) -> int:
         return self.flags[Notification.flags_registry.get(flag)]
+
+
+class Delivery(models.Model):
+    """One notification on its way to one recipient through one channel's provider.
+
+    Rows are written in the transaction that stores the notifications, so a delivery is never
+    lost between commit and enqueue; a task claims them by ``batch`` (its only argument).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    #: Null for a silent send: the notification was never stored; ``snapshot`` holds it.
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries",
+        verbose_name=_("notification"),
+    )
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    channel = models.CharField(_("channel"), max_length=64)
+    provider = models.CharField(_("provider"), max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    #: What a delivery task is given: the rows it may claim.
+    batch = models.UUIDField(_("batch"), default=uuid.uuid4)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True, default="")
+    snapshot = models.JSONField(_("notification snapshot"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    context = models.JSONField(_("channel context"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    #: Not attempted before this (a countdown, or the backoff after a failure).
+    due_at = models.DateTimeField(_("due at"), default=timezone.now)
+    #: A worker holds the row until then; a crashed worker's rows are taken again after it.
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    claim = models.UUIDField(_("claim"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["batch"], name="inbox_delivery_batch"),
+            models.Index(fields=["claim"], condition=Q(claim__isnull=False), name="inbox_delivery_claim"),
+            models.Index(fields=["due_at"], condition=Q(status="pending"), name="inbox_delivery_due"),
+            models.Index(fields=["recipient_type", "recipient_id"], name="inbox_delivery_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.provider} → {self.recipient_type_id}:{self.recipient_id} ({self.status})"

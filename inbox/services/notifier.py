@@ -6,7 +6,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -16,7 +16,8 @@ from django.db import connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inbox import conf, dialect, events, links, stats
+from inbox import categories, conf, dialect, events, links, stats
+from inbox.channels import deliveries, registry
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
@@ -48,6 +49,9 @@ def send(
     level: int = Level.INFO,
     url: str = "",
     silent: bool = False,
+    channels: Sequence[str] | None = None,
+    countdown: float | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Sequence[Notification]:
     """Send ``message`` to every recipient and return the new notifications.
 
@@ -57,6 +61,11 @@ def send(
     keeps it invisible (uncounted, unannounced) until ``inbox_publish_due`` runs.
     ``silent`` stores nothing and only announces. ``expires_at`` marks it for
     ``inbox_clear --expired``.
+
+    ``channels`` also deliver it outside the inbox ("email", "webhook", "slack", "console", a
+    site's own; None: the category's ``default_channels``), ``countdown`` seconds later, with
+    ``context`` (a JSON object) passed to each channel: a Delivery row per recipient × channel
+    is written with the notifications and sent by a task after commit (docs/channels.md).
     """
     now = now or timezone.now()
     registry = Notification.flags_registry
@@ -67,6 +76,11 @@ def send(
         raise NotificationError(_("expires_at must be later than the time the notification is sent."))
     if silent and send_at is not None and send_at > now:
         raise NotificationError(_("A silent notification is not stored, so it cannot be scheduled."))
+    routes = _check_channels(channels, category)
+    channel_context = deliveries.check_context(context)
+    due_at = _due_at(send_at, countdown, now)
+    if routes:
+        deliveries.check_deferrable(due_at, now)
     template = MessageTemplate(message)
     context = {"actor": actor, "action": action, "target": target, **extra}
     # Render once without a recipient up front, so a bad template fails before any query.
@@ -93,7 +107,11 @@ def send(
         **{field: now for flag, field in flagmod.BUILTIN_FIELDS.items() if flag in flag_set},
     }
     if silent:
-        return _send_silent(template, text, context, targets, shared)
+        sent_silently = _send_silent(template, text, context, targets, shared)
+        if routes and sent_silently:
+            with transaction.atomic(using=db):
+                deliveries.plan(sent_silently, routes, context=channel_context, due_at=due_at, now=now, db=db)
+        return sent_silently
 
     pipeline = conf.load_list("PREPARATION_PIPELINE")
     batch_size = batch_size or conf.get("BATCH_SIZE")
@@ -112,11 +130,30 @@ def send(
             sent = writer.finish()
         if not sent:
             return []
+        if routes:
+            deliveries.plan(sent, routes, context=channel_context, due_at=due_at, now=now, db=db)
         if published:
             events.publish_on_commit(lambda: _events_of(sent), using=db)
         transaction.on_commit(lambda: _send_committed(sent, targets), using=db)
     _send_signals(sent, targets)
     return sent
+
+
+def _check_channels(channels: Sequence[str] | None, category: str) -> tuple[str, ...]:
+    if channels is None:
+        channels = categories.get(category).default_channels if category else ()
+    if isinstance(channels, str):
+        raise NotificationError(_("channels must be a list or tuple of names, not a string."))
+    return registry.validate(channels)
+
+
+def _due_at(send_at: datetime | None, countdown: float | None, now: datetime) -> datetime:
+    """When deliveries may go: not before the notification is published, plus ``countdown``."""
+    if countdown is not None and (isinstance(countdown, bool) or not isinstance(countdown, (int, float))
+                                  or countdown < 0):
+        raise NotificationError(_("countdown must be a number of seconds, 0 or more."))
+    start = max(send_at or now, now)
+    return start + timedelta(seconds=countdown or 0)
 
 
 def _events_of(sent: Sequence[Notification]) -> Iterator[events.Event]:

@@ -57,6 +57,10 @@ class SentNotifications(Sequence[Notification]):
     def __len__(self) -> int:
         return len(self._ids)
 
+    def ids(self) -> Sequence[int]:
+        """The primary keys, in order, without building instances."""
+        return self._ids
+
     @overload
     def __getitem__(self, index: int) -> Notification: ...
 

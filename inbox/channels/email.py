@@ -1,0 +1,102 @@
+"""The ``email`` provider and channel: Django's mail API, text and HTML, one connection per batch.
+
+The bodies come from templates a site overrides: ``inbox/email/subject.txt``,
+``inbox/email/body.txt`` and ``inbox/email/body.html``. The backend is the site's
+``EMAIL_BACKEND`` (SMTP, django-anymail, the console...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from email.utils import make_msgid
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import models
+from django.template.loader import render_to_string
+
+from inbox import conf
+from inbox.channels import site
+from inbox.channels.base import Channel, Outcome, Provider, SkipDelivery
+from inbox.models import Notification
+
+
+def recipient_address(recipient: models.Model) -> str | None:
+    """The default ``EMAIL_ADDRESS_RESOLVER``: the recipient's ``email``, if it has one."""
+    address = getattr(recipient, "email", None)
+    return address if isinstance(address, str) and address else None
+
+
+class EmailProvider(Provider):
+    """Options: ``FROM`` (default ``DEFAULT_FROM_EMAIL``), ``REPLY_TO`` (a list)."""
+
+    name = "email"
+
+    def build_payload(self, notification: Notification, context: Mapping[str, Any]) -> dict[str, Any]:
+        recipient = notification.recipient
+        address = conf.load(conf.get("EMAIL_ADDRESS_RESOLVER"))(recipient)
+        if not address:
+            raise SkipDelivery("the recipient has no e-mail address")
+        template_context = {
+            "notification": notification,
+            "recipient": recipient,
+            "link": site.absolute(notification.url),
+            "inbox_url": site.inbox_url(),
+            "unsubscribe_url": site.unsubscribe_url(),
+            "context": context,
+        }
+        subject = " ".join(render_to_string("inbox/email/subject.txt", template_context).split())
+        return {
+            "to": [address],
+            "subject": subject,
+            "text": render_to_string("inbox/email/body.txt", template_context),
+            "html": render_to_string("inbox/email/body.html", template_context),
+            "headers": {"List-Unsubscribe": f"<{template_context['unsubscribe_url']}>"},
+        }
+
+    def message(self, payload: Mapping[str, Any], connection: Any) -> EmailMultiAlternatives:
+        domain = site.site_url().split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0] or None
+        headers = {"Message-ID": make_msgid(domain=domain), **payload.get("headers", {})}
+        message = EmailMultiAlternatives(
+            subject=payload["subject"], body=payload["text"],
+            from_email=self.options.get("FROM") or settings.DEFAULT_FROM_EMAIL,
+            to=payload["to"], reply_to=self.options.get("REPLY_TO"), headers=headers, connection=connection,
+        )
+        if payload.get("html"):
+            message.attach_alternative(payload["html"], "text/html")
+        return message
+
+    def send(self, payload: Mapping[str, Any]) -> str | None:
+        return self._send_one(payload, None)
+
+    def _send_one(self, payload: Mapping[str, Any], connection: Any) -> str:
+        message = self.message(payload, connection)
+        message.send(fail_silently=False)
+        return str(message.extra_headers["Message-ID"])
+
+    def send_bulk(self, payloads: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+        """Every message over one connection to the mail server."""
+        outcomes: list[Outcome] = []
+        connection = get_connection(fail_silently=False)
+        try:
+            connection.open()
+        except Exception as error:  # the server is down: every message of the batch waits
+            return [error] * len(payloads)
+        try:
+            for payload in payloads:
+                try:
+                    outcomes.append(self._send_one(payload, connection))
+                except Exception as error:
+                    outcomes.append(error)
+        finally:
+            try:
+                connection.close()
+            except Exception:  # a failed QUIT after the messages went out changes nothing
+                pass
+        return outcomes
+
+
+class EmailChannel(Channel):
+    name = "email"
+    providers = ["email"]

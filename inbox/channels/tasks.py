@@ -1,0 +1,190 @@
+"""How a delivery goes out: the ``deliver`` task on Django's Tasks API.
+
+A task is given one batch id. It claims the batch's due, pending rows with one UPDATE (so the
+same task run twice, even at once, sends each delivery once), builds each payload through the
+channel, hands them to the provider's ``send_bulk()`` in one call, and records what happened.
+A failure worth another try waits DELIVERY_BACKOFF seconds, doubling per attempt, up to
+DELIVERY_MAX_ATTEMPTS; then the delivery is failed for good.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inbox import conf
+from inbox.channels import registry
+from inbox.channels.base import DeliveryError, SkipDelivery
+from inbox.channels.deliveries import notification_of
+from inbox.models import Delivery
+
+try:  # Django 6 ships the Tasks API; on 5.2 the django-tasks backport provides the same one.
+    from django.tasks import task, task_backends  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    from django_tasks import task, task_backends
+
+logger = logging.getLogger("inbox.channels")
+
+Status = Delivery.Status
+
+
+def backend() -> Any:
+    return task_backends[conf.get("TASK_BACKEND")]
+
+
+@task()
+def deliver(batch: str) -> dict[str, int]:
+    """Deliver batch ``batch`` (a Delivery.batch id); return how many rows ended in each status."""
+    return run(uuid.UUID(batch))
+
+
+def enqueue(batches: Iterable[uuid.UUID], run_after: datetime | None = None) -> None:
+    """One task per batch. A broker that is down never breaks the caller: the rows stay pending
+    for ``manage.py inbox_deliver``."""
+    task_ = deliver.using(backend=conf.get("TASK_BACKEND"), run_after=run_after)
+    for batch in batches:
+        try:
+            task_.enqueue(str(batch))
+        except Exception:
+            logger.exception("Could not enqueue delivery batch %s; `manage.py inbox_deliver` will send it.", batch)
+
+
+def claim(batch: uuid.UUID | None, now: datetime) -> uuid.UUID | None:
+    """Take the due, pending, unheld rows of ``batch`` (all batches for None); the claim's id."""
+    token = uuid.uuid4()
+    due = Delivery.objects.filter(status=Status.PENDING, due_at__lte=now).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    if batch is not None:
+        due = due.filter(batch=batch)
+    taken = due.update(
+        claim=token, claimed_until=now + timedelta(seconds=conf.get("DELIVERY_LEASE")),
+        attempts=F("attempts") + 1, updated_at=now,
+    )
+    return token if taken else None
+
+
+def run(batch: uuid.UUID | None, *, now: datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    token = claim(batch, now)
+    if token is None:
+        return {}
+    rows = list(Delivery.objects.filter(claim=token).select_related("notification"))
+    recipients = _recipients(rows)
+    routes: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
+    for row in rows:
+        routes[(row.channel, row.provider, json.dumps(row.context, sort_keys=True))].append(row)
+    for (channel_name, provider_name, _context), group in routes.items():
+        _deliver(channel_name, provider_name, group, recipients, now)
+    retry_at = [row.due_at for row in rows if row.status == Status.PENDING]
+    Delivery.objects.bulk_update(
+        rows, ["status", "last_error", "provider_message_id", "sent_at", "due_at", "claim", "claimed_until", "updated_at"],
+        batch_size=500,
+    )
+    if retry_at and batch is not None:
+        if backend().supports_defer:
+            enqueue([batch], min(retry_at))
+        else:
+            logger.info("Delivery batch %s will be retried by `manage.py inbox_deliver` "
+                        "(the %s task backend cannot run a task later).", batch, type(backend()).__name__)
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row.status] += 1
+    return dict(counts)
+
+
+def _recipients(rows: list[Delivery]) -> dict[tuple[int, str], Any]:
+    """Every recipient of ``rows``, one query per recipient model."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for row in rows:
+        wanted[row.recipient_type_id].add(row.recipient_id)
+    found: dict[tuple[int, str], Any] = {}
+    for type_id, keys in wanted.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        if model is None:
+            continue
+        for pk, obj in model._default_manager.in_bulk(list(keys)).items():
+            found[(type_id, str(pk))] = obj
+    return found
+
+
+def _deliver(channel_name: str, provider_name: str, rows: list[Delivery], recipients: dict[tuple[int, str], Any],
+             now: datetime) -> None:
+    try:
+        channel = registry.channel(channel_name, rows[0].context)
+        provider = registry.provider(provider_name)
+    except KeyError as error:
+        for row in rows:
+            _finish(row, now, error=DeliveryError(f"{error} is not registered any more", retry=False))
+        return
+    payloads, sending = [], []
+    for row in rows:
+        recipient = recipients.get((row.recipient_type_id, row.recipient_id))
+        if recipient is None:
+            _finish(row, now, skipped="the recipient no longer exists")
+            continue
+        notification = notification_of(row)
+        notification.recipient = recipient
+        try:
+            payloads.append(channel.build_payload(notification, provider))
+        except SkipDelivery as reason:
+            _finish(row, now, skipped=str(reason))
+        except Exception as error:  # a bug in a channel: no retry would fix it
+            logger.exception("Channel %r could not build a payload for delivery %s.", channel_name, row.pk)
+            _finish(row, now, error=DeliveryError(f"{type(error).__name__}: {error}", retry=False))
+        else:
+            sending.append(row)
+    if not sending:
+        return
+    try:
+        outcomes = list(provider.send_bulk(payloads))
+        if len(outcomes) != len(sending):
+            raise RuntimeError(f"{type(provider).__name__}.send_bulk() returned {len(outcomes)} outcomes "
+                               f"for {len(sending)} payloads")
+    except Exception as error:
+        outcomes = [error] * len(sending)
+    failures = 0
+    for row, outcome in zip(sending, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failures += 1
+            _finish(row, now, error=outcome)
+        else:
+            _finish(row, now, message_id=outcome)
+    if failures:
+        first = next(o for o in outcomes if isinstance(o, BaseException))
+        logger.warning("%d of %d deliveries through %s/%s failed; the first: %s: %s", failures, len(sending),
+                       channel_name, provider_name, type(first).__name__, first)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after ``attempts`` failed tries: DELIVERY_BACKOFF doubled each time, capped."""
+    seconds = conf.get("DELIVERY_BACKOFF") * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, conf.get("DELIVERY_BACKOFF_MAX")))
+
+
+def _finish(row: Delivery, now: datetime, *, message_id: str | None = None, skipped: str | None = None,
+            error: BaseException | None = None) -> None:
+    row.claim = None
+    row.claimed_until = None
+    row.updated_at = now
+    if skipped is not None:
+        row.status, row.last_error = Status.SKIPPED, skipped
+    elif error is not None:
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
+        retry = error.retry if isinstance(error, DeliveryError) else True
+        if retry and row.attempts < conf.get("DELIVERY_MAX_ATTEMPTS"):
+            row.status, row.due_at = Status.PENDING, now + backoff(row.attempts)
+        else:
+            row.status = Status.FAILED
+    else:
+        row.status, row.sent_at, row.last_error = Status.SENT, now, ""
+        row.provider_message_id = (message_id or "")[:255]
