@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inbox.models import Notification, Stats
+from inbox.channels import deliveries
+from inbox.models import Delivery, Notification, Stats
 from inbox.services import manager
 
 if TYPE_CHECKING:
@@ -104,3 +105,34 @@ class StatsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what went out through which channel, and what failed (with a retry)."""
+
+    list_display = ["created_at", "channel", "provider", "recipient_type", "recipient_id", "status", "attempts",
+                    "short_error", "sent_at"]
+    list_filter = ["status", "channel", "provider"]
+    search_fields = ["=recipient_id", "=batch", "provider_message_id"]
+    list_select_related = ["recipient_type"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in Delivery._meta.fields]
+    actions = ["retry"]
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: Delivery) -> str:
+        return obj.last_error[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Retry the selected deliveries"), permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = deliveries.retry(queryset.exclude(status=Delivery.Status.SENT))
+        self.message_user(
+            request,
+            ngettext("%(count)d delivery will be retried.", "%(count)d deliveries will be retried.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )

@@ -8,7 +8,13 @@ class InboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from inbox import checks, erasure  # noqa: F401  (importing checks registers the system checks)
+        from django.utils.module_loading import autodiscover_modules
+
+        from inbox import channels, checks, erasure  # noqa: F401  (importing checks registers the system checks)
+
+        # A site's own channels and providers register when their module is imported:
+        # <app>/inbox_channels.py in any installed app, as admin.py is found.
+        autodiscover_modules("inbox_channels")
 
         # Deleting a recipient (a user, by default) erases their notifications and Stats.
         erasure.connect()

@@ -218,3 +218,44 @@ def _server_version(connection: Any, vendor: str) -> tuple[int, ...] | None:
     if vendor in ("mysql", "mariadb"):
         return tuple(connection.mysql_version)
     return None
+
+
+_CHANNELS_HINT = "See docs/channels.md, \"Settings\"."
+
+
+@register(Tags.compatibility)
+def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Every configured provider and every channel a category sends through can deliver."""
+    from inbox.channels import Channel, registry, site
+
+    configured = conf.get("PROVIDERS")
+    if not isinstance(configured, dict) or not all(isinstance(v, dict) for v in configured.values()):
+        return [Error("INBOX['PROVIDERS'] must be a dict of dicts: {provider name: its options}.",
+                      hint=_CHANNELS_HINT, id="inbox.E040")]
+    problems: list[Any] = []
+    for name in configured:
+        for problem in registry.problems(name):
+            problems.append(Error(f"INBOX['PROVIDERS'][{name!r}]: {problem}.", hint=_CHANNELS_HINT, id="inbox.E040"))
+    for category in categories.registry:
+        for channel in category.default_channels:
+            try:
+                registry.validate([channel])
+            except Exception as error:
+                problems.append(Error(f"Category {category.slug!r} sends through {channel!r}: {error}",
+                                      hint=_CHANNELS_HINT, id="inbox.E041"))
+    outside = {"email", "webhook", "slack"} & (set(configured) | {
+        provider for category in categories.registry for channel in category.default_channels
+        if channel in Channel.registry for provider in Channel.registry[channel].providers
+    })
+    if outside and not site.can_build_links():
+        problems.append(Error(
+            f"{', '.join(sorted(outside))} need absolute links: set INBOX['SITE_URL'] (\"https://example.com\") "
+            "or install django.contrib.sites.", hint=_CHANNELS_HINT, id="inbox.E042"))
+    try:
+        from inbox.channels import tasks
+
+        tasks.backend()
+    except Exception as error:
+        problems.append(Error(f"INBOX['TASK_BACKEND'] = {conf.get('TASK_BACKEND')!r} is not a usable task backend.",
+                              hint=f"{error}. Define it in settings.TASKS.", id="inbox.E043"))
+    return problems

@@ -28,7 +28,8 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from inbox import conf
-from inbox.models import Notification, Stats
+from inbox.models import Delivery, Notification, Stats
+from inbox.recipients import key_of
 
 _connected: list[type[models.Model]] = []
 
@@ -95,6 +96,9 @@ def erase(recipient: models.Model) -> int:
     with transaction.atomic(using=router.db_for_write(Notification)):
         count = manager.delete(Notification.objects.recipients([recipient]))
         Stats.objects.recipients([recipient]).delete()
+        # Silent deliveries have no notification to cascade from, and keep what they said.
+        type_id, object_id = key_of(recipient)
+        Delivery.objects.filter(recipient_type_id=type_id, recipient_id=object_id).delete()
     return count
 
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, transaction
+from django.db import connections, models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from inbox import conf, dialect
@@ -108,9 +109,9 @@ def _insert(
         "due_at": due_at, "created_at": now, "updated_at": now,
     }
     columns = ["notification", "recipient_type", "recipient_id", *shared]
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in shared.items()]
+    params = [_field(name).get_db_prep_save(value, connection) for name, value in shared.items()]
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(meta.get_field(name).column) for name in columns)}) "
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(_field(name).column)) for name in columns)}) "
         f"SELECT n.{quote('id')}, n.{quote('recipient_type_id')}, n.{quote('recipient_id')}, "
         f"{', '.join(['%s'] * len(params))} "
         f"FROM {quote(Notification._meta.db_table)} n "
@@ -118,6 +119,13 @@ def _insert(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, dialect.encode_rows([pk] for pk in ids)])
+
+
+def _field(name: str) -> models.Field:
+    field = Delivery._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"Delivery.{name} is not a column")
+    return field
 
 
 def _silent_row(
@@ -144,3 +152,26 @@ def notification_of(delivery: Delivery) -> Notification:
         for field in _SNAPSHOT_FIELDS if field.attname in delivery.snapshot
     }
     return Notification(recipient_type_id=delivery.recipient_type_id, recipient_id=delivery.recipient_id, **values)
+
+
+def retry(queryset: Any) -> int:
+    """Put deliveries back in the queue with a fresh budget of attempts; return how many.
+
+    Each chunk gets a new batch id and a task after commit; what was sent stays sent."""
+    from inbox.channels import tasks
+
+    now = timezone.now()
+    size = conf.get("DELIVERY_BATCH_SIZE")
+    pks = list(queryset.exclude(status=Delivery.Status.SENT).values_list("pk", flat=True))
+    batches = []
+    db = queryset.db
+    with transaction.atomic(using=db):
+        for start in range(0, len(pks), size):
+            batch = uuid.uuid4()
+            Delivery.objects.using(db).filter(pk__in=pks[start:start + size]).update(
+                status=Delivery.Status.PENDING, attempts=0, due_at=now, claim=None, claimed_until=None,
+                batch=batch, updated_at=now,
+            )
+            batches.append(batch)
+        transaction.on_commit(lambda: tasks.enqueue(batches), using=db)
+    return len(pks)

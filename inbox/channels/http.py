@@ -3,7 +3,6 @@ into "try again later" and "give up"."""
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -37,7 +36,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> t
         if 300 <= status < 400:
             raise DeliveryError(f"HTTP {status}: redirects are not followed", retry=False) from None
         raise DeliveryError(f"HTTP {status}", retry=status in RETRY_STATUSES) from None
-    except (TimeoutError, socket.timeout) as error:
+    except TimeoutError as error:
         raise DeliveryError(f"timed out after {timeout:g} s") from error
     except urllib.error.URLError as error:
         raise DeliveryError(f"cannot connect: {error.reason}") from error

@@ -28,7 +28,7 @@ from inbox.channels.deliveries import notification_of
 from inbox.models import Delivery
 
 try:  # Django 6 ships the Tasks API; on 5.2 the django-tasks backport provides the same one.
-    from django.tasks import task, task_backends  # type: ignore[import-not-found,unused-ignore]
+    from django.tasks import task, task_backends  # type: ignore[import-not-found,import-untyped,unused-ignore]
 except ImportError:
     from django_tasks import task, task_backends
 
@@ -58,14 +58,26 @@ def enqueue(batches: Iterable[uuid.UUID], run_after: datetime | None = None) -> 
             logger.exception("Could not enqueue delivery batch %s; `manage.py inbox_deliver` will send it.", batch)
 
 
-def claim(batch: uuid.UUID | None, now: datetime) -> uuid.UUID | None:
-    """Take the due, pending, unheld rows of ``batch`` (all batches for None); the claim's id."""
-    token = uuid.uuid4()
-    due = Delivery.objects.filter(status=Status.PENDING, due_at__lte=now).filter(
+def _due(now: datetime) -> Any:
+    return Delivery.objects.filter(status=Status.PENDING, due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
+
+
+def due_batches(now: datetime | None = None) -> list[uuid.UUID]:
+    return list(_due(now or timezone.now()).values_list("batch", flat=True).distinct())
+
+
+def claim(batch: uuid.UUID | None, now: datetime, limit: int | None = None) -> uuid.UUID | None:
+    """Take the due, pending, unheld rows of ``batch`` (any batch for None, at most ``limit``);
+    the claim's id, or None when there was nothing to take."""
+    token = uuid.uuid4()
+    due = _due(now)
     if batch is not None:
         due = due.filter(batch=batch)
+    if limit is not None:
+        # An UPDATE cannot be sliced everywhere: pick the keys, then re-check them in the UPDATE.
+        due = _due(now).filter(pk__in=list(due.order_by("due_at", "pk").values_list("pk", flat=True)[:limit]))
     taken = due.update(
         claim=token, claimed_until=now + timedelta(seconds=conf.get("DELIVERY_LEASE")),
         attempts=F("attempts") + 1, updated_at=now,
@@ -73,9 +85,10 @@ def claim(batch: uuid.UUID | None, now: datetime) -> uuid.UUID | None:
     return token if taken else None
 
 
-def run(batch: uuid.UUID | None, *, now: datetime | None = None) -> dict[str, int]:
+def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
+    """Deliver what is due in ``batch`` (any batch for None, at most ``limit`` rows); the count per status."""
     now = now or timezone.now()
-    token = claim(batch, now)
+    token = claim(batch, now, limit)
     if token is None:
         return {}
     rows = list(Delivery.objects.filter(claim=token).select_related("notification"))

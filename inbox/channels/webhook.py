@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
@@ -23,7 +24,7 @@ from inbox.models import Notification
 
 def notification_data(notification: Notification, context: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON a webhook receives: what the notification says, never the recipient's other data."""
-    recipient_type = notification.recipient_type
+    recipient_type = ContentType.objects.get_for_id(notification.recipient_type_id)
     return {
         "id": str(notification.uid),
         "message": notification.message,
@@ -31,7 +32,7 @@ def notification_data(notification: Notification, context: Mapping[str, Any]) ->
         "level": notification.level_name,
         "url": site.absolute(notification.url),
         "sent_at": notification.sent_at,
-        "recipient": {"type": recipient_type.natural_key() if recipient_type else None,
+        "recipient": {"type": f"{recipient_type.app_label}.{recipient_type.model}",
                       "id": notification.recipient_id},
         "context": dict(context),
     }

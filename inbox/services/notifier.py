@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from inbox import categories, conf, dialect, events, links, stats
-from inbox.channels import deliveries, registry
 from inbox import flags as flagmod
+from inbox.channels import deliveries, registry
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate, check_length
