@@ -7,6 +7,7 @@ The bodies come from templates a site overrides: ``inbox/email/subject.txt``,
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Mapping, Sequence
 from email.utils import make_msgid
 from typing import Any
@@ -18,7 +19,7 @@ from django.template.loader import render_to_string
 
 from inbox import conf
 from inbox.channels import site
-from inbox.channels.base import Channel, Outcome, Provider, SkipDelivery
+from inbox.channels.base import Channel, DeliveryError, Outcome, Provider, SkipDelivery
 from inbox.models import Notification
 
 
@@ -72,7 +73,12 @@ class EmailProvider(Provider):
 
     def _send_one(self, payload: Mapping[str, Any], connection: Any) -> str:
         message = self.message(payload, connection)
-        message.send(fail_silently=False)
+        try:
+            message.send(fail_silently=False)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+            # The server read the message and refused it: a 5xx will not change on a retry.
+            code = getattr(error, "smtp_code", None) or _first_code(error)
+            raise DeliveryError(f"{type(error).__name__}: {error}", retry=not (code and 500 <= code < 600)) from error
         return str(message.extra_headers["Message-ID"])
 
     def send_bulk(self, payloads: Sequence[Mapping[str, Any]]) -> list[Outcome]:
@@ -95,6 +101,14 @@ class EmailProvider(Provider):
             except Exception:  # a failed QUIT after the messages went out changes nothing
                 pass
         return outcomes
+
+
+def _first_code(error: Exception) -> int | None:
+    """The SMTP code of the first refused recipient (SMTPRecipientsRefused keeps one per address)."""
+    recipients = getattr(error, "recipients", None) or {}
+    for code, _message in recipients.values():
+        return int(code)
+    return None
 
 
 class EmailChannel(Channel):
