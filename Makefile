@@ -31,7 +31,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
 demo: $(VENV)/.installed-demo
 	cd example_site && ../$(BIN)/python manage.py migrate --noinput -v0
 	cd example_site && ../$(BIN)/python manage.py seed_demo
-	cd example_site && ../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@# The delivery worker (e-mails print in this terminal) runs beside the server; Ctrl-C stops both.
+	cd example_site && export INBOX_SITE_URL=http://127.0.0.1:$(PORT); \
+		../$(BIN)/python manage.py db_worker --interval 1 & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## screenshots: regenerate the screenshots in docs/ (and the README's) from the example site in Chromium
 screenshots: system-deps $(VENV)/.installed

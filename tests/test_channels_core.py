@@ -278,6 +278,7 @@ def ids(settings: Any, **inbox: Any) -> list[str]:
 def test_checks_name_what_a_channel_is_missing(settings: Any) -> None:
     assert ids(settings, **SITE) == []
     assert ids(settings, **SITE, PROVIDERS={"webhook": {"URL": "https://hooks.example.com/"}}) == ["inbox.E040"]
+    assert ids(settings, **SITE, PROVIDERS={"webhook": {"URL": "file:///etc/passwd", "SECRET": "s"}}) == ["inbox.E040"]
     assert ids(settings, **SITE, PROVIDERS={"nothing-by-this-name": {}}) == ["inbox.E040"]
     assert ids(settings, **SITE, PROVIDERS=["email"]) == ["inbox.E040"]
     assert ids(settings, **SITE, CATEGORIES=[{"slug": "a", "default_channels": ["slack"]}]) == ["inbox.E041"]

@@ -13,3 +13,8 @@ class SendTestForm(forms.Form):
     level = forms.TypedChoiceField(choices=Level.choices, coerce=int, initial=Level.INFO)
     category = forms.SlugField(max_length=64, initial="test", required=False)
     url = forms.CharField(max_length=500, required=False, label=_("Link"), help_text=_("A path like /projects/1/ or an http(s) URL."))
+    channels = forms.MultipleChoiceField(
+        choices=[("email", _("E-mail")), ("console", _("Console"))], required=False,
+        widget=forms.CheckboxSelectMultiple, label=_("Also deliver by"),
+        help_text=_("The worker `make demo` runs prints both in its terminal."),
+    )

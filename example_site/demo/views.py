@@ -51,7 +51,7 @@ def send_test(request: HttpRequest) -> HttpResponse:
             # The message is the user's own text: escape braces so it is not a format template.
             text = data["message"].replace("{", "{{").replace("}", "}}")
             notifier.send(text, data["recipient"], actor=request.user, level=data["level"],
-                          category=data["category"], url=data["url"])
+                          category=data["category"], url=data["url"], channels=data["channels"] or None)
         except NotificationError as error:
             form.add_error(None, str(error))
         else:

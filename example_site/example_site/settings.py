@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "inbox",
+    "django_tasks_db",
     "demo",
 ]
 
@@ -79,7 +80,14 @@ INBOX = {
     # The inbox pages extend the site's own layout.
     "BASE_TEMPLATE": "base.html",
     "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "test"],
+    # Channels: e-mails are printed by the worker `make demo` starts (the console e-mail backend).
+    "SITE_URL": os.environ.get("INBOX_SITE_URL", "http://127.0.0.1:8000"),
+    "PROVIDERS": {"email": {}, "console": {}},
 }
+# Deliveries are tasks in the database, run by `manage.py db_worker` (make demo starts one).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "Acme <notifications@example.com>"
 if os.environ.get("INBOX_REDIS_URL"):
     # Several server processes (or a worker, or a management command) share live events.
     INBOX["BROKER"] = "inbox.events.redis.RedisBroker"

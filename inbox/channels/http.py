@@ -10,8 +10,12 @@ from typing import Any
 
 from inbox.channels.base import DeliveryError
 
-#: Answers worth another try: the receiver is busy, down or rate limiting.
-RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+#: Answers worth another try besides any 5xx: the receiver timed out, is not ready or rate limits.
+RETRY_STATUSES = {408, 425, 429}
+
+
+def is_http_url(url: str) -> bool:
+    return url.lower().startswith(("https://", "http://"))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -26,6 +30,9 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
     """POST ``body``; return the status and the first 64 KB of the answer, or raise DeliveryError."""
+    if not is_http_url(url):
+        # urllib also opens file:, data: and ftp: URLs; a webhook is only ever HTTP.
+        raise DeliveryError(f"not an http(s) URL: {url[:100]!r}", retry=False)
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", **headers})
     try:
@@ -35,7 +42,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> t
         status = error.code
         if 300 <= status < 400:
             raise DeliveryError(f"HTTP {status}: redirects are not followed", retry=False) from None
-        raise DeliveryError(f"HTTP {status}", retry=status in RETRY_STATUSES) from None
+        raise DeliveryError(f"HTTP {status}", retry=status >= 500 or status in RETRY_STATUSES) from None
     except TimeoutError as error:
         raise DeliveryError(f"timed out after {timeout:g} s") from error
     except urllib.error.URLError as error:

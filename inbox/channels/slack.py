@@ -35,7 +35,7 @@ class SlackProvider(Provider):
         link = site.absolute(notification.url) or site.inbox_url()
         text = escape(notification.message)
         return {
-            "text": notification.message,  # what notifications and screen readers show
+            "text": text,  # the fallback phones show; Slack reads it as mrkdwn too
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": text}},
                 {"type": "actions", "elements": [

@@ -33,7 +33,7 @@ def notification_data(notification: Notification, context: Mapping[str, Any]) ->
         "url": site.absolute(notification.url),
         "sent_at": notification.sent_at,
         "recipient": {"type": f"{recipient_type.app_label}.{recipient_type.model}",
-                      "id": notification.recipient_id},
+                      "id": str(notification.recipient_id)},
         "context": dict(context),
     }
 
@@ -46,6 +46,8 @@ class WebhookProvider(Provider):
         problems = []
         if not options.get("URL") and not options.get("RECIPIENT_URL"):
             problems.append('set "URL" (one endpoint) or "RECIPIENT_URL" (a dotted path to a function of the recipient)')
+        if options.get("URL") and not http.is_http_url(str(options["URL"])):
+            problems.append('"URL" must be an http:// or https:// URL')
         if not options.get("SECRET"):
             problems.append('set "SECRET": every request is signed with it')
         if options.get("RECIPIENT_URL"):
