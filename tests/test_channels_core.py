@@ -284,3 +284,15 @@ def test_checks_name_what_a_channel_is_missing(settings: Any) -> None:
     assert ids(settings, **SITE, CATEGORIES=[{"slug": "a", "default_channels": ["slack"]}]) == ["inbox.E041"]
     assert ids(settings, PROVIDERS={"email": {}}) == ["inbox.E042"]  # no SITE_URL, no Sites framework
     assert ids(settings, **SITE, TASK_BACKEND="nope") == ["inbox.E043"]
+
+
+def test_a_task_that_starts_before_its_rows_are_due_comes_back_when_they_are(alice: User, settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    notifier.send("Later", alice, channels=("test-shout",), countdown=30)
+    row = Delivery.objects.get()
+    backend = tasks.backend()
+    backend.clear()
+    assert tasks.run(row.batch, now=row.due_at - timedelta(seconds=1)) == {}  # started early: nothing due
+    [requeued] = backend.results
+    assert requeued.args == [str(row.batch)] and requeued.task.run_after >= row.due_at
+    assert RecorderProvider.calls == [] and Delivery.objects.get().status == "pending"

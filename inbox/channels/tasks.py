@@ -50,6 +50,10 @@ def deliver(batch: str) -> dict[str, int]:
 def enqueue(batches: Iterable[uuid.UUID], run_after: datetime | None = None) -> None:
     """One task per batch. A broker that is down never breaks the caller: the rows stay pending
     for ``manage.py inbox_deliver``."""
+    if run_after is not None and run_after.microsecond:
+        # RQ keeps a job's time in whole seconds and may start it at the start of that second,
+        # before its rows are due: round up so a task never starts early.
+        run_after = run_after.replace(microsecond=0) + timedelta(seconds=1)
     task_ = deliver.using(backend=conf.get("TASK_BACKEND"), run_after=run_after)
     for batch in batches:
         try:
@@ -90,6 +94,8 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     now = now or timezone.now()
     token = claim(batch, now, limit)
     if token is None:
+        if batch is not None:
+            _requeue_early(batch, now)
         return {}
     rows = list(Delivery.objects.filter(claim=token).select_related("notification"))
     recipients = _recipients(rows)
@@ -113,6 +119,15 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     for row in rows:
         counts[row.status] += 1
     return dict(counts)
+
+
+def _requeue_early(batch: uuid.UUID, now: datetime) -> None:
+    """A task that started before its rows were due (a backend that rounds times) comes back
+    when they are, rather than leaving them for ``inbox_deliver``."""
+    later = (Delivery.objects.filter(batch=batch, status=Status.PENDING, due_at__gt=now)
+             .order_by("due_at").values_list("due_at", flat=True).first())
+    if later is not None and backend().supports_defer:
+        enqueue([batch], later)
 
 
 def _recipients(rows: list[Delivery]) -> dict[tuple[int, str], Any]:
