@@ -9,7 +9,7 @@ LOWEST := .venv-lowest
 # make test runs every pass, in this order, even after one fails; then it fails if any did.
 PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
 
-.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory clean
+.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory bench-channels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -114,5 +114,9 @@ bench-core: system-deps $(VENV)/.installed
 bench-memory: $(VENV)/.installed
 	$(BIN)/python -m bench.memory --write BENCHMARKS.md
 
+## bench-channels: e-mail through channels vs none, one db_worker into a real SMTP server, django-notifs beside (about 4 min)
+bench-channels: $(VENV)/.installed
+	$(BIN)/python -m bench.channels --write BENCHMARKS.md
+
 clean:
-	rm -rf $(VENV) $(LOWEST) example_site/db.sqlite3 .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(LOWEST) bench/.venv-notifs example_site/db.sqlite3 .pytest_cache .mypy_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Mapping, Sequence
 from email.utils import make_msgid
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -43,8 +44,7 @@ class EmailProvider(Provider):
             "notification": notification,
             "recipient": recipient,
             "link": site.absolute(notification.url),
-            "inbox_url": site.inbox_url(),
-            "unsubscribe_url": site.unsubscribe_url(),
+            **self.links,
             "context": context,
         }
         subject = " ".join(render_to_string("inbox/email/subject.txt", template_context).split())
@@ -56,9 +56,17 @@ class EmailProvider(Provider):
             "headers": {"List-Unsubscribe": f"<{template_context['unsubscribe_url']}>"},
         }
 
+    @cached_property
+    def links(self) -> dict[str, str]:
+        """The same for every message: worked out once per batch (a provider serves one batch)."""
+        return {"inbox_url": site.inbox_url(), "unsubscribe_url": site.unsubscribe_url()}
+
+    @cached_property
+    def domain(self) -> str | None:
+        return site.site_url().split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0] or None
+
     def message(self, payload: Mapping[str, Any], connection: Any) -> EmailMultiAlternatives:
-        domain = site.site_url().split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0] or None
-        headers = {"Message-ID": make_msgid(domain=domain), **payload.get("headers", {})}
+        headers = {"Message-ID": make_msgid(domain=self.domain), **payload.get("headers", {})}
         message = EmailMultiAlternatives(
             subject=payload["subject"], body=payload["text"],
             from_email=self.options.get("FROM") or settings.DEFAULT_FROM_EMAIL,

@@ -14,10 +14,12 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,11 +57,17 @@ def enqueue(batches: Iterable[uuid.UUID], run_after: datetime | None = None) -> 
         # before its rows are due: round up so a task never starts early.
         run_after = run_after.replace(microsecond=0) + timedelta(seconds=1)
     task_ = deliver.using(backend=conf.get("TASK_BACKEND"), run_after=run_after)
-    for batch in batches:
-        try:
-            task_.enqueue(str(batch))
-        except Exception:
-            logger.exception("Could not enqueue delivery batch %s; `manage.py inbox_deliver` will send it.", batch)
+    # One transaction for a database backend's rows (one commit, not one per task), a savepoint
+    # each so one that fails does not take the others with it; but not around a backend that runs
+    # the task right here, which would hold the transaction open while it talks to SMTP.
+    runs_inline = getattr(backend(), "supports_defer", False) is False
+    with nullcontext() if runs_inline else transaction.atomic():
+        for batch in batches:
+            try:
+                with transaction.atomic():
+                    task_.enqueue(str(batch))
+            except Exception:
+                logger.exception("Could not enqueue delivery batch %s; `manage.py inbox_deliver` will send it.", batch)
 
 
 def _due(now: datetime) -> Any:
@@ -105,10 +113,7 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     for (channel_name, provider_name, _context), group in routes.items():
         _deliver(channel_name, provider_name, group, recipients, now)
     retry_at = [row.due_at for row in rows if row.status == Status.PENDING]
-    Delivery.objects.bulk_update(
-        rows, ["status", "last_error", "provider_message_id", "sent_at", "due_at", "claim", "claimed_until", "updated_at"],
-        batch_size=500,
-    )
+    _save(rows, now)
     if retry_at and batch is not None:
         if backend().supports_defer:
             enqueue([batch], min(retry_at))
@@ -119,6 +124,22 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     for row in rows:
         counts[row.status] += 1
     return dict(counts)
+
+
+def _save(rows: list[Delivery], now: datetime) -> None:
+    """Write what happened: one UPDATE per outcome (a batch is mostly one: all sent), and the
+    provider message ids, which differ per row, only where there are some."""
+    outcomes: dict[tuple[str, str, datetime, datetime | None], list[int]] = defaultdict(list)
+    for row in rows:
+        outcomes[(row.status, row.last_error, row.due_at, row.sent_at)].append(row.pk)
+    for (status, last_error, due_at, sent_at), pks in outcomes.items():
+        Delivery.objects.filter(pk__in=pks).update(
+            status=status, last_error=last_error, due_at=due_at, sent_at=sent_at,
+            claim=None, claimed_until=None, updated_at=now,
+        )
+    with_ids = [row for row in rows if row.provider_message_id]
+    if with_ids:
+        Delivery.objects.bulk_update(with_ids, ["provider_message_id"], batch_size=500)
 
 
 def _requeue_early(batch: uuid.UUID, now: datetime) -> None:
