@@ -4,13 +4,14 @@ driven by Debian's Chromium through Playwright."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,37 @@ def page(context: BrowserContext, site: Site) -> Iterator[Page]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+MakePage = Callable[..., Page]
+
+
+@pytest.fixture
+def make_page(browser: Browser, site: Site) -> Iterator[MakePage]:
+    """Pages signed in as alice on a freshly seeded inbox, at a size, in a scheme, with or without JS."""
+    site.reset()
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def make(viewport: dict[str, int] = DESKTOP, scheme: str = "light", js: bool = True,
+             page_scripts: bool = True) -> Page:
+        """``js=False`` turns JavaScript off in the browser; ``page_scripts=False`` keeps it on but
+        blocks every script the site loads, which draws the same page a visitor without JavaScript
+        sees while letting a test inject its own (axe needs timers, which a JS-off page never runs)."""
+        context = browser.new_context(viewport=viewport, color_scheme=scheme, java_script_enabled=js)  # type: ignore[arg-type]
+        context.set_default_timeout(15_000)
+        if not page_scripts:
+            context.route(re.compile(r"\.js(\?|$)"), lambda route: route.abort())
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        _login(page, site, "alice")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors: {errors}"

@@ -9,7 +9,6 @@ and the light 1280 list into docs/screenshot.png (the README's picture).
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,66 +16,24 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOT, Site, site_env
+from e2e import states
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Site, _login, site_env
 from tests.services import free_port
 
 SIZES = {"desktop": {"width": 1280, "height": 860}, "mobile": {"width": 390, "height": 844}}
-DETAIL = re.compile(r"/inbox/[0-9a-f-]{36}/")
 
 
-def login(page: Page, site: Site, username: str = "alice") -> None:
-    page.goto(f"{site.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.url}/")
+def empty(page: Page, site: Site) -> None:
+    # The demo's admin has no notifications: the inbox tab's empty state. (Last: it logs out.)
+    page.context.clear_cookies()
+    _login(page, site, "admin")
+    page.goto(f"{site.url}/inbox/")
 
 
-def settle(page: Page) -> None:
-    """No request in flight and no animation half-way: what a reader sees after a moment."""
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(250)
-
-
-def shots() -> dict[str, Callable[[Page, Site], None]]:
-    def list_page(page: Page, site: Site) -> None:
-        page.goto(f"{site.url}/inbox/")
-
-    def detail(page: Page, site: Site) -> None:
-        # A notification with an actor, a link and a thread, opened from the list (a POST).
-        uid = site.python(
-            "from django.contrib.auth.models import User; from inbox.models import Notification; "
-            "qs = Notification.objects.recipients([User.objects.get(username='alice')]).sent().exclude(url='')"
-            ".exclude(actor_id=None); print((qs.exclude(parent=None).first() or qs.first()).uid)"
-        )
-        page.goto(f"{site.url}/inbox/?per_page=100")
-        page.locator(f"#inbox-row-{uid} .inbox-open").click()
-        page.wait_for_url(DETAIL)
-
-    def preview(page: Page, site: Site) -> None:
-        page.goto(f"{site.url}/inbox/")
-        page.locator(".inbox-preview .inbox-bell").click()
-        page.locator("#inbox-preview-panel").wait_for(state="visible")
-
-    def bulk(page: Page, site: Site) -> None:
-        page.goto(f"{site.url}/inbox/")
-        for index in range(3):
-            page.locator(".inbox-table [data-inbox-row] input[name=uid]").nth(index).check()
-        page.locator(".inbox-table [data-inbox-row]").nth(4).hover()
-
-    def confirm(page: Page, site: Site) -> None:
-        page.goto(f"{site.url}/inbox/")
-        page.locator(".inbox-table [data-inbox-row] input[name=uid]").nth(0).check()
-        page.locator("[data-inbox-action=delete]").click()
-        page.get_by_role("alertdialog").wait_for()
-
-    def empty(page: Page, site: Site) -> None:
-        # The demo's admin has no notifications: the inbox tab's empty state. (Last: it logs out.)
-        page.context.clear_cookies()
-        login(page, site, "admin")
-        page.goto(f"{site.url}/inbox/")
-
-    return {"list": list_page, "detail": detail, "preview": preview, "bulk": bulk, "confirm": confirm, "empty": empty}
+SHOTS: dict[str, Callable[[Page, Site], None]] = {
+    "list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
+    "bulk": states.open_selection, "confirm": states.open_confirm, "empty": empty,
+}
 
 
 def capture(browser: Browser, site: Site, out: Path) -> list[Path]:
@@ -85,10 +42,10 @@ def capture(browser: Browser, site: Site, out: Path) -> list[Path]:
         for scheme in ("light", "dark"):
             context = browser.new_context(viewport=viewport, color_scheme=scheme, device_scale_factor=1)
             page = context.new_page()
-            login(page, site)
-            for name, go in shots().items():
+            _login(page, site, "alice")
+            for name, go in SHOTS.items():
                 go(page, site)
-                settle(page)
+                states.settle(page)
                 path = out / f"{name}-{size}-{scheme}.png"
                 page.screenshot(path=str(path), full_page=False)
                 written.append(path)

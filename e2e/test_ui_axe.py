@@ -7,16 +7,13 @@ element) there, and the 1.x "Open" button's invisible text hid exactly there.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
-from e2e.conftest import Site
-from e2e.test_ui_flows import DESKTOP, PHONE, MakePage, make_page, unread_uid  # noqa: F401  (fixture)
-
-DETAIL = re.compile(r"/inbox/[0-9a-f-]{36}/")
+from e2e import states
+from e2e.conftest import DESKTOP, PHONE, MakePage, Site
 
 
 def axe(page: Page) -> dict[str, Any]:
@@ -42,46 +39,12 @@ def problems(page: Page) -> list[str]:
     return found
 
 
-def open_list(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/inbox/")
-
-
-def open_detail(page: Page, site: Site) -> None:
-    # A notification with an actor, a category and a link: the "Open" button is on the page.
-    uid = site.python(
-        "from django.contrib.auth.models import User; from inbox.models import Notification; "
-        "print(Notification.objects.recipients([User.objects.get(username='alice')]).sent().exclude(url='')"
-        ".exclude(actor_id=None).first().uid)"
-    )
-    page.goto(f"{site.url}/inbox/{uid}/")
-
-
-def open_preview(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/inbox/")
-    page.locator(".inbox-preview .inbox-bell").click()
-    page.locator("#inbox-preview-panel").wait_for(state="visible")
-
-
-def open_confirm(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/inbox/")
-    page.locator(".inbox-table [data-inbox-row] input[name=uid]").first.check()
-    page.locator("[data-inbox-action=delete]").click()
-    page.get_by_role("alertdialog").wait_for()
-
-
-def open_selection(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/inbox/")
-    for index in range(2):
-        page.locator(".inbox-table [data-inbox-row] input[name=uid]").nth(index).check()
-    page.locator(".inbox-table [data-inbox-row]").nth(3).hover()
-
-
 def open_empty(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/inbox/?q=nothing-is-called-this")
 
 
-STATES = {"list": open_list, "detail": open_detail, "preview": open_preview, "confirm": open_confirm,
-          "selection": open_selection, "empty": open_empty}
+STATES = {"list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
+          "confirm": states.open_confirm, "selection": states.open_selection, "empty": open_empty}
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

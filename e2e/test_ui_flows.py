@@ -9,49 +9,12 @@ to the first row, the 390 px layout that overflowed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import expect
 
-from e2e.conftest import Site, _login
-from e2e.test_inbox import badge_count, expect_badge, mark_page, not_reloaded, rows, row_uid
-
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-DETAIL = re.compile(r"/inbox/[0-9a-f-]{36}/(\?.*)?$")
-
-MakePage = Callable[..., Page]
-
-
-@pytest.fixture
-def make_page(browser: Browser, site: Site) -> Iterator[MakePage]:
-    """Pages signed in as alice on a freshly seeded inbox, at a size, in a scheme, with or without JS."""
-    site.reset()
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    def make(viewport: dict[str, int] = DESKTOP, scheme: str = "light", js: bool = True,
-             page_scripts: bool = True) -> Page:
-        """``js=False`` turns JavaScript off in the browser; ``page_scripts=False`` keeps it on but
-        blocks every script the site loads, which draws the same page a visitor without JavaScript
-        sees while letting a test inject its own (axe needs timers, which a JS-off page never runs)."""
-        context = browser.new_context(viewport=viewport, color_scheme=scheme, java_script_enabled=js)  # type: ignore[arg-type]
-        context.set_default_timeout(15_000)
-        if not page_scripts:
-            context.route(re.compile(r"\.js(\?|$)"), lambda route: route.abort())
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        _login(page, site, "alice")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
+from e2e.conftest import DESKTOP, PHONE, MakePage, Site
+from e2e.test_inbox import badge_count, expect_badge, mark_page, not_reloaded, row_uid, rows
 
 BOTH = pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 SIZES = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])

@@ -1,0 +1,57 @@
+"""The page states the kit draws, opened in a signed-in page: what the screenshots show and what
+axe checks (``e2e/screenshots.py``, ``e2e/test_ui_axe.py``), so every picture is a checked state."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page
+
+from e2e.conftest import Site
+
+DETAIL = re.compile(r"/inbox/[0-9a-f-]{36}/")
+ROW = ".inbox-table [data-inbox-row]"
+
+
+def settle(page: Page) -> None:
+    """No request in flight and no animation half-way: what a reader sees after a moment."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(250)
+
+
+def open_list(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+
+
+def open_detail(page: Page, site: Site) -> None:
+    """A notification with an actor and a link (the "Open" button), and a thread when there is one,
+    opened from the list as a reader does (a POST that marks it read)."""
+    uid = site.python(
+        "from django.contrib.auth.models import User; from inbox.models import Notification; "
+        "qs = Notification.objects.recipients([User.objects.get(username='alice')]).sent().exclude(url='')"
+        ".exclude(actor_id=None); print((qs.exclude(parent=None).first() or qs.first()).uid)"
+    )
+    page.goto(f"{site.url}/inbox/?per_page=100")
+    page.locator(f"#inbox-row-{uid} .inbox-open").click()
+    page.wait_for_url(DETAIL)
+
+
+def open_preview(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+    page.locator(".inbox-preview .inbox-bell").click()
+    page.locator("#inbox-preview-panel").wait_for(state="visible")
+
+
+def open_selection(page: Page, site: Site) -> None:
+    """Three rows ticked (the bulk bar) and the pointer over another (its row actions)."""
+    page.goto(f"{site.url}/inbox/")
+    for index in range(3):
+        page.locator(f"{ROW} input[name=uid]").nth(index).check()
+    page.locator(ROW).nth(4).hover()
+
+
+def open_confirm(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/inbox/")
+    page.locator(f"{ROW} input[name=uid]").nth(0).check()
+    page.locator("[data-inbox-action=delete]").click()
+    page.get_by_role("alertdialog").wait_for()
