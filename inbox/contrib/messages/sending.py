@@ -1,0 +1,78 @@
+"""From a message to a notification: ``create_message`` and the mapping onto ``notifier.send``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.utils import timezone
+
+from inbox.contrib.messages import constants
+
+if TYPE_CHECKING:
+    from inbox.models import Notification
+
+
+def template_of(text: str) -> str:
+    """``text`` as a ``notifier.send`` template that renders to exactly ``text`` (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def extra_of(*, subject: str = "", extra_tags: str = "", close_timeout: float | None = None) -> dict[str, Any]:
+    """What a message has beyond a notification's fields; only the parts that are set."""
+    extra: dict[str, Any] = {}
+    if subject:
+        extra["subject"] = str(subject)
+    if extra_tags:
+        extra["extra_tags"] = str(extra_tags)
+    if close_timeout is not None:
+        if isinstance(close_timeout, bool) or not isinstance(close_timeout, (int, float)) or close_timeout < 0:
+            raise ValueError(f"close_timeout must be a number of seconds, 0 or more, not {close_timeout!r}.")
+        extra["close_timeout"] = close_timeout
+    return extra
+
+
+def create_message(
+    to_user: models.Model,
+    level: int,
+    message: Any,
+    from_user: models.Model | None = None,
+    extra_tags: str = "",
+    subject: str = "",
+    expires: datetime | None = None,
+    close_timeout: float | None = None,
+    sse: bool = True,
+    email: bool = False,
+    *,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Store a message in ``to_user``'s inbox, with no request: from a task, a command, a signal.
+
+    ``level`` is a persistent level or a Django one (both are stored as the kit's ``Level``).
+    The text is stored exactly as given (never read as a template); ``subject``, ``extra_tags``
+    and ``close_timeout`` go in ``extra``; ``from_user`` is the actor; ``email=True`` also
+    delivers it through the "email" channel. ``sse`` is accepted for Monitio's signature: every
+    stored notification updates the person's open pages (badge and toast) as it commits.
+    Returns the notification, or None when there was nothing to store (empty text, or
+    ``expires`` already past).
+    """
+    from inbox.services import notifier
+
+    text = str(message)
+    now = now or timezone.now()
+    if not text or (expires is not None and expires <= now):
+        return None
+    sent = notifier.send(
+        template_of(text),
+        [to_user],
+        actor=from_user,
+        category=constants.CATEGORY,
+        level=constants.kit_level(level),
+        extra=extra_of(subject=subject, extra_tags=extra_tags, close_timeout=close_timeout),
+        expires_at=expires,
+        now=now,
+        # None lets a site give the "messages" category default channels of its own.
+        channels=("email",) if email else None,
+    )
+    return sent[0] if sent else None
