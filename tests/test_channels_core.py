@@ -296,3 +296,19 @@ def test_a_task_that_starts_before_its_rows_are_due_comes_back_when_they_are(ali
     [requeued] = backend.results
     assert requeued.args == [str(row.batch)] and requeued.task.run_after >= row.due_at
     assert RecorderProvider.calls == [] and Delivery.objects.get().status == "pending"
+
+
+def test_deliveries_are_written_in_several_inserts_when_there_are_many(settings: Any, monkeypatch: Any) -> None:
+    from inbox.channels import deliveries
+
+    monkeypatch.setattr(deliveries, "_ROWS_PER_INSERT", 3)
+    settings.INBOX = {**SITE, "DELIVERY_BATCH_SIZE": 2}
+    users = [User.objects.create(username=f"m{i}") for i in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        notifier.send("Many", users, channels=("test-recorder", "test-shout"))
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT") and "inbox_delivery" in q["sql"]]
+    assert len(inserts) == 3  # 10 rows, flushed once 3 or more are waiting (4 + 4 + 2)
+    assert sorted(Delivery.objects.values_list("channel", "recipient_id")) == sorted(
+        (channel, str(user.pk)) for channel in ("test-recorder", "test-shout") for user in users
+    )
+    assert Delivery.objects.values("batch").distinct().count() == 6

@@ -73,14 +73,17 @@ def plan(
     stored = all(notification.pk is not None for notification in sent[:1])
     if stored:
         ids = sent.ids() if isinstance(sent, SentNotifications) else [notification.pk for notification in sent]
-        rows: list[tuple[int, uuid.UUID, str, str]] = []
+        rows: list[tuple[int, uuid.UUID, str, str]] = []  # flushed as it fills: memory stays flat
         for channel, provider in routes(channels):
             for start in range(0, len(ids), size):
                 batch = uuid.uuid4()
                 rows += [(pk, batch, channel, provider) for pk in ids[start:start + size]]
                 batches.append(batch)
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            _insert(rows[start:start + _ROWS_PER_INSERT], context, due_at, now, db)
+                if len(rows) >= _ROWS_PER_INSERT:
+                    _insert(rows, context, due_at, now, db)
+                    rows = []
+        if rows:
+            _insert(rows, context, due_at, now, db)
     else:  # silent: nothing stored, so each delivery keeps what it will say
         for channel, provider in routes(channels):
             for start in range(0, len(sent), size):
