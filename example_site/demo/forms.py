@@ -16,5 +16,5 @@ class SendTestForm(forms.Form):
     channels = forms.MultipleChoiceField(
         choices=[("email", _("E-mail")), ("console", _("Console"))], required=False,
         widget=forms.CheckboxSelectMultiple, label=_("Also deliver by"),
-        help_text=_("The worker `make demo` runs prints both in its terminal."),
+        help_text=_("The task worker that make demo starts prints both in its terminal."),
     )
