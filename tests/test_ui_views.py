@@ -300,3 +300,20 @@ def test_category_icons_fall_back_sensibly() -> None:
     assert icon_for_category("deploys") == "rocket"
     assert icon_for_category("whatever") == "tag"
     assert icon_for_category("whatever", "shield") == "shield"
+
+
+def test_the_two_dark_palettes_are_the_same() -> None:
+    """The system's dark mode and a site's forced dark theme set the same tokens (one is a
+    @media block, the other an attribute selector, and CSS cannot share one rule between them)."""
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parent.parent / "inbox/static/inbox/inbox.css").read_text()
+
+    def tokens(start: str) -> dict[str, str]:
+        block = css[css.index(start):]
+        block = block[block.index("{", len(start) - 1) + 1:block.index("}")]
+        return dict(re.findall(r"(--inbox-[\w-]+):\s*([^;]+);", block))
+
+    system = tokens(':root:not([data-inbox-theme="light"]) {')
+    forced = tokens(':root[data-inbox-theme="dark"] {')
+    assert len(system) > 30 and system == forced
