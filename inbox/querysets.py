@@ -110,6 +110,11 @@ class NotificationQuerySet(models.QuerySet):
     def expired(self, now: datetime | None = None) -> NotificationQuerySet:
         return self.filter(expires_at__lte=now or timezone.now())
 
+    def unexpired(self, now: datetime | None = None) -> NotificationQuerySet:
+        """Without an ``expires_at``, or one still ahead: pages never show an expired notification,
+        whether or not ``inbox_clear --expired`` has deleted it yet."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
+
 
 def _any(queries: Iterable[Q]) -> Q:
     result = Q(pk__in=[])

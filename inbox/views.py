@@ -40,7 +40,7 @@ from django_htmx.http import (
 from django_htmx.middleware import HtmxDetails
 from django_tables2.paginators import LazyPaginator
 
-from inbox import categories, conf, recipients, stats
+from inbox import categories, conf, recipients, sections, stats
 from inbox.forms import BULK_ACTIONS, SCOPES, ActionForm, BulkForm, ListParamsForm
 from inbox.models import Notification
 from inbox.services import manager
@@ -140,8 +140,8 @@ class InboxViewMixin:
         return response
 
     def visible(self) -> QuerySet[Notification]:
-        """Everything this request may see: its recipients' notifications that are sent."""
-        return Notification.objects.recipients(self.recipients).sent()
+        """Everything this request may see: its recipients' notifications that are sent and unexpired."""
+        return Notification.objects.recipients(self.recipients).sent().unexpired()
 
     def counts(self) -> stats.Counts:
         if not hasattr(self, "_counts"):
@@ -333,11 +333,18 @@ class NotificationDetailView(InboxListMixin, View):
 
     def detail_context(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
         visible = self.visible()
+        extra_sections = sections.render(self.request, notification)
+        if extra_sections.replaces_thread:
+            parent, replies = None, []
+        else:
+            parent = visible.filter(pk=notification.parent_id).first() if notification.parent_id else None
+            replies = list(visible.filter(parent=notification).order_by("sent_at", "id")[:50])
         return {
             **self.base_context(),
             "notification": notification,
-            "parent": visible.filter(pk=notification.parent_id).first() if notification.parent_id else None,
-            "replies": list(visible.filter(parent=notification).order_by("sent_at", "id")[:50]),
+            "parent": parent,
+            "replies": replies,
+            "sections": extra_sections.html,
             "back_query": params.urlencode(),
             **self.neighbours(notification, params),
         }

@@ -217,7 +217,7 @@ def test_the_open_link_is_a_primary_button_with_readable_text(logged_in: Client,
     assert re.search(r'<a class="inbox-button inbox-button--primary[^"]*" href="/somewhere/">Open', html)
     css = (__import__("pathlib").Path(__file__).resolve().parent.parent / "inbox/static/inbox/inbox.css").read_text()
     # Links inside the kit take the accent colour with no specificity, so a button keeps its own.
-    assert ":where(.inbox, .inbox-preview, .inbox-toast) a" in css and ".inbox a {" not in css
+    assert ":where(.inbox, .inbox-preview, .inbox-toast, .inbox-messages) a" in css and ".inbox a {" not in css
 
 
 def test_the_confirm_dialog_is_not_a_form_with_a_dialog_role(logged_in: Client, alice: User) -> None:

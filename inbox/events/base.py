@@ -50,8 +50,10 @@ def describe(notification: Any) -> dict[str, Any]:
     The message is cut to ``EVENT_PREVIEW_LENGTH`` characters: an event is a nudge with a toast's
     worth of text, never the message itself (a 1 MB message must not cross Redis, nor reach a
     browser through a stream). The full text stays in the database, behind the toast's link.
+    ``extra["close_timeout"]`` (seconds; 0 keeps the toast until dismissed) is the only key of
+    ``extra`` an event carries: nothing else a site stores there is sent to a browser.
     """
-    return {
+    described = {
         "uid": str(notification.uid),
         "message": preview(notification.message),
         "level": notification.level,
@@ -59,6 +61,18 @@ def describe(notification: Any) -> dict[str, Any]:
         "url": notification.url,
         "sent_at": notification.sent_at.isoformat(),
     }
+    timeout = toast_timeout(notification.extra)
+    if timeout is not None:
+        described["close_timeout"] = timeout
+    return described
+
+
+def toast_timeout(extra: Any) -> float | None:
+    """``extra["close_timeout"]`` if it is a number of seconds (0 or more), else None."""
+    value = extra.get("close_timeout") if isinstance(extra, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86_400:
+        return None
+    return value
 
 
 def preview(message: str) -> str:

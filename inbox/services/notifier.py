@@ -52,6 +52,7 @@ def send(
     channels: Sequence[str] | None = None,
     countdown: float | None = None,
     context: Mapping[str, Any] | None = None,
+    announce: bool = True,
 ) -> Sequence[Notification]:
     """Send ``message`` to every recipient and return the new notifications.
 
@@ -66,6 +67,9 @@ def send(
     site's own; None: the category's ``default_channels``), ``countdown`` seconds later, with
     ``context`` (a JSON object) passed to each channel: a Delivery row per recipient × channel
     is written with the notifications and sent by a task after commit (docs/channels.md).
+
+    ``announce=False`` pushes nothing to open pages (no badge refresh, no toast): the notification
+    is stored and counted, and shows on the person's next page.
     """
     now = now or timezone.now()
     registry = Notification.flags_registry
@@ -74,6 +78,8 @@ def send(
     _check_fields(category=category, level=level, url=url, parent=parent)
     if expires_at is not None and expires_at <= (send_at or now):
         raise NotificationError(_("expires_at must be later than the time the notification is sent."))
+    if silent and not announce:
+        raise NotificationError(_("A silent notification is only announced, so announce cannot be False."))
     if silent and send_at is not None and send_at > now:
         raise NotificationError(_("A silent notification is not stored, so it cannot be scheduled."))
     routes = _check_channels(channels, category)
@@ -132,7 +138,7 @@ def send(
             return []
         if routes:
             deliveries.plan(sent, routes, context=channel_context, due_at=due_at, now=now, db=db)
-        if published:
+        if published and announce:
             events.publish_on_commit(lambda: _events_of(sent), using=db)
         transaction.on_commit(lambda: _send_committed(sent, targets), using=db)
     _send_signals(sent, targets)

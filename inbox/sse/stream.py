@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.translation import get_language, ngettext
 
 from inbox import conf, events, stats
-from inbox.events.base import Event, describe
+from inbox.events.base import Event, describe, toast_timeout
 from inbox.models import Notification
 from inbox.recipients import Key, keys_of, label
 from inbox.sse import sessions
@@ -76,7 +76,8 @@ class InboxStream:
         limit = int(conf.get("SSE_TOASTS_PER_BURST"))
         items = [
             {"text": item.get("message", ""), "level": _level_name(item.get("level")),
-             "url": reverse("inbox:detail", args=[item["uid"]]) if item in new else ""}
+             "url": reverse("inbox:detail", args=[item["uid"]]) if item in new else "",
+             "timeout": toast_timeout(item)}
             for item in [*new, *silent]
         ]
         if len(items) > limit:

@@ -115,7 +115,7 @@ def notification_toasts(context: template.Context, all_messages: bool = False) -
 
 def preview_context(request: HttpRequest, who: list[Any], *, limit: int) -> dict[str, Any]:
     items = list(
-        Notification.objects.recipients(who).sent().active().only(
+        Notification.objects.recipients(who).sent().unexpired().active().only(
             "uid", "message", "read_at", "sent_at", "level", "category", "recipient_type", "recipient_id"
         )[: max(1, min(limit, 20))]
     ) if who else []

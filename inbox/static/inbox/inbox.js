@@ -47,9 +47,9 @@
   }, true);
 
   /* Toasts: one behaviour for every toast, whoever added it (the page, an action's out-of-band
-     swap, the live stream): it hides after TOAST_MS, not while hovered or focused; × dismisses
-     it; only the newest MAX_TOASTS stay. A MutationObserver sees every arrival, so no code path
-     can add a toast that never hides. */
+     swap, the live stream): it hides after TOAST_MS (or its own data-inbox-timeout; 0 asks it to
+     stay), not while hovered or focused; × dismisses it; only the newest MAX_TOASTS stay. A
+     MutationObserver sees every arrival, so no code path can add a toast that skips this. */
   function removeToast(toast) {
     if (!toast || !toast.parentNode) return;
     clearTimeout(toast._inboxTimer);
@@ -60,6 +60,10 @@
     if (toast.dataset.inboxReady) return;
     toast.dataset.inboxReady = "1";
     var remaining = TOAST_MS, started = 0;
+    // data-inbox-timeout: the seconds this toast stays (a message's close_timeout); 0 keeps it until dismissed.
+    var seconds = parseFloat(toast.dataset.inboxTimeout);
+    if (seconds === 0) return;
+    if (seconds > 0) remaining = seconds * 1000;
     function start() { clearTimeout(toast._inboxTimer); started = Date.now(); toast._inboxTimer = setTimeout(function () { removeToast(toast); }, remaining); }
     function pause() { clearTimeout(toast._inboxTimer); remaining = Math.max(1500, remaining - (Date.now() - started)); }
     toast.addEventListener("mouseenter", pause);
@@ -104,6 +108,15 @@
     initToasts(stack);
   }
   window.inboxShowToast = showToast;
+
+  // {% inbox_messages %}: Django's one-off messages are already used up, so × only hides them.
+  function initMessageHiding(root) {
+    $all("[data-inbox-hide-message]", root).forEach(function (button) { button.hidden = false; });
+  }
+  document.addEventListener("click", function (event) {
+    var hide = event.target.closest && event.target.closest("[data-inbox-hide-message]");
+    if (hide) hide.closest(".inbox-message").remove();
+  });
 
   document.addEventListener("click", function (event) {
     var dismiss = event.target.closest && event.target.closest("[data-inbox-dismiss]");
@@ -448,6 +461,7 @@
     initToasts(document);
     watchToasts();
     initPreview(document);
+    initMessageHiding(document);
     syncSelection();
     startLive();
   });
