@@ -48,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_TYPES": ["auth.user"],
     # Categories suggested by the category filter (any slug is accepted).
     "CATEGORIES": [],
+    # --- inbox.contrib.messages ---
+    # Reading a page marks read the signed-in person's unread persistent messages whose url is that
+    # page (one indexed UPDATE per GET when the page did not already list their messages).
+    "MESSAGES_READ_ON_VISIT": False,
     # --- Live updates (Server-Sent Events) ---
     # Seconds between heartbeat comments, so proxies keep idle streams open.
     "SSE_HEARTBEAT": 15,

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.urls import path
 
 from inbox import views
@@ -15,3 +16,13 @@ urlpatterns = [
     path("<uuid:uid>/", views.NotificationDetailView.as_view(), name="detail"),
     path("<uuid:uid>/action/", views.NotificationActionView.as_view(), name="action"),
 ]
+
+if apps.is_installed("inbox.contrib.messages"):
+    # The optional app's views live under the kit's URLs, so {% inbox_messages %} needs no include.
+    from inbox.contrib.messages import views as message_views
+
+    urlpatterns += [
+        path("messages/", message_views.MessageListView.as_view(), name="messages"),
+        path("<uuid:uid>/dismiss/", message_views.DismissMessageView.as_view(), name="dismiss_message"),
+        path("<uuid:uid>/reply/", message_views.ReplyView.as_view(), name="reply"),
+    ]

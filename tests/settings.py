@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "inbox",
+    "inbox.contrib.messages",
     "tests.testapp",
 ]
 MIDDLEWARE = [

@@ -60,6 +60,8 @@ def add_message(
     from_user: models.Model | None = None,
     expires: datetime | None = None,
     close_timeout: float | None = None,
+    *,
+    url: str = "",
 ) -> None:
     """``messages.add_message`` with the persistent options (they apply to persistent levels).
 
@@ -74,13 +76,13 @@ def add_message(
     if isinstance(storage, PersistentStorage):
         storage.add(
             level, message, extra_tags, subject=subject, user=user, email=email,
-            from_user=from_user, expires=expires, close_timeout=close_timeout,
+            from_user=from_user, expires=expires, close_timeout=close_timeout, url=url,
         )
         return
     if user is not None and is_persistent(int(level)):
         create_message(
             user, level, message, from_user=from_user, extra_tags=extra_tags, subject=subject,
-            expires=expires, close_timeout=close_timeout, email=email,
+            expires=expires, close_timeout=close_timeout, email=email, url=url,
         )
         return
     if storage is None:
@@ -114,11 +116,13 @@ def create_message(
     close_timeout: float | None = None,
     sse: bool = True,
     email: bool = False,
+    *,
+    url: str = "",
 ) -> Notification | None:
     """Store a message in ``to_user``'s inbox from anywhere (no request); see :mod:`.sending`."""
     from inbox.contrib.messages import sending
 
     return sending.create_message(
         to_user, level, message, from_user=from_user, extra_tags=extra_tags, subject=subject,
-        expires=expires, close_timeout=close_timeout, sse=sse, email=email,
+        expires=expires, close_timeout=close_timeout, sse=sse, email=email, url=url,
     )

@@ -35,6 +35,7 @@ class PersistentMessage:
         is_read: bool = False,
         uid: Any = None,
         pk: int | None = None,
+        url: str = "",
         notification: Notification | None = None,
     ) -> None:
         self.level = level
@@ -47,6 +48,7 @@ class PersistentMessage:
         self.is_read = is_read
         self.uid = uid
         self.pk = pk
+        self.url = url
         self.notification = notification
 
     @classmethod
@@ -63,6 +65,7 @@ class PersistentMessage:
             is_read=notification.read_at is not None,
             uid=notification.uid,
             pk=notification.pk,
+            url=notification.url,
             notification=notification,
         )
 

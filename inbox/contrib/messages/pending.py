@@ -15,12 +15,14 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inbox.contrib.messages import constants
 from inbox.contrib.messages.message import PersistentMessage
 from inbox.contrib.messages.sending import create_message, extra_of
 from inbox.exceptions import NotificationError
 from inbox.formatting import check_length
+from inbox.links import is_allowed_link
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def add(
     close_timeout: float | None = None,
     email: bool = False,
     from_user: models.Model | None = None,
+    url: str = "",
     now: datetime | None = None,
 ) -> None:
     """Hold one persistent message in ``session`` until its visitor signs in."""
@@ -48,6 +51,8 @@ def add(
     # The checks a signed-in person's message gets when it is stored, now rather than at login.
     check_length(text)
     extra_of(close_timeout=close_timeout)
+    if url and not is_allowed_link(url):
+        raise NotificationError(_("url must be a path on this site or an http(s) URL to an allowed host."))
     entry = {
         "level": constants.persistent_level(level),
         "message": text,
@@ -58,6 +63,7 @@ def add(
         "expires": expires.isoformat() if expires is not None else None,
         "email": bool(email),
         "from": _reference(from_user),
+        "url": str(url or ""),
     }
     entries = [*_live_entries(session, now), entry]
     session[SESSION_KEY] = entries[-MAX_PENDING:]
@@ -101,6 +107,7 @@ def _store(entry: dict[str, Any], user: models.Model, now: datetime) -> Any:
         expires=_parse(entry["expires"]),
         close_timeout=entry["close_timeout"],
         email=bool(entry["email"]),
+        url=str(entry.get("url") or ""),
         now=now,
     )
 
@@ -153,6 +160,7 @@ def _message(entry: dict[str, Any]) -> PersistentMessage:
         close_timeout=entry["close_timeout"],
         created=_parse(entry["created"]),
         expires=_parse(entry["expires"]),
+        url=str(entry.get("url") or ""),
     )
 
 

@@ -17,8 +17,10 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
+from inbox import conf
 from inbox.contrib.messages import constants, pending
 from inbox.contrib.messages.message import PersistentMessage
 from inbox.contrib.messages.sending import create_message
@@ -63,6 +65,7 @@ class PersistentStorage(FallbackStorage):
         from_user: models.Model | None = None,
         expires: datetime | None = None,
         close_timeout: float | None = None,
+        url: str = "",
     ) -> None:
         """Django's ``add``; a persistent level goes to ``user`` (default: the signed-in person).
 
@@ -87,6 +90,7 @@ class PersistentStorage(FallbackStorage):
                 close_timeout=close_timeout,
                 email=email,
                 from_user=from_user,
+                url=url,
             )
         else:
             create_message(
@@ -99,6 +103,7 @@ class PersistentStorage(FallbackStorage):
                 expires=expires,
                 close_timeout=close_timeout,
                 email=email,
+                url=url,
             )
         self.forget_persistent()
 
@@ -159,6 +164,42 @@ class PersistentStorage(FallbackStorage):
     def forget_persistent(self) -> None:
         """Read the persistent messages again on next use (after one was added, read or moved)."""
         self._unread_cache = None
+
+    # -- read on visit ------------------------------------------------------------------------------
+
+    def update(self, response: HttpResponseBase) -> Any:
+        """Django's ``update`` (store the unused messages), then read what this page was about."""
+        result = super().update(response)
+        if conf.get("MESSAGES_READ_ON_VISIT") and self.request.method == "GET" and response.status_code < 400:
+            self.read_on_visit()
+        return result
+
+    def read_on_visit(self) -> int:
+        """Mark read the signed-in person's unread messages whose ``url`` is this page; how many.
+
+        From the list this request already read, with no query; otherwise one UPDATE (through the
+        unread index), and the read is announced like any other.
+        """
+        user = self._user()
+        if user is None:
+            return 0
+        from inbox.services import manager
+
+        here = {self.request.path, self.request.get_full_path()}
+        unread = self._queryset(user).unread()
+        if self._unread_cache is not None and self._unread_cache[0] == user.pk and (
+            len(self._unread_cache[1]) < self.max_unread
+        ):
+            uids = [m.uid for m in self._unread_cache[1] if m.uid is not None and m.url in here]
+            if not uids:
+                return 0
+            unread = unread.filter(uid__in=uids)
+        else:
+            unread = unread.filter(url__in=here)
+        count = manager.mark_read(unread)
+        if count:
+            self.forget_persistent()
+        return count
 
     # -- helpers ----------------------------------------------------------------------------------
 
