@@ -2,7 +2,8 @@
 
 Starts the example site on a free port with a fresh, seeded database (the e2e suite's Site
 helper), drives Debian's Chromium and writes PNGs of the list, detail, preview, bulk selection,
-delete confirmation and empty state at 1280 and 390 px, light and dark, into docs/screenshots/,
+delete confirmation, persistent messages, a
+message's conversation and empty state at 1280 and 390 px, light and dark, into docs/screenshots/,
 and the light 1280 list into docs/screenshot.png (the README's picture).
 """
 
@@ -32,7 +33,8 @@ def empty(page: Page, site: Site) -> None:
 
 SHOTS: dict[str, Callable[[Page, Site], None]] = {
     "list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
-    "bulk": states.open_selection, "confirm": states.open_confirm, "empty": empty,
+    "bulk": states.open_selection, "confirm": states.open_confirm, "messages": states.open_messages,
+    "conversation": states.open_conversation, "empty": empty,
 }
 
 
@@ -75,7 +77,7 @@ def main() -> None:
                 browser.close()
         shutil.copyfile(out / "list-desktop-light.png", ROOT / "docs" / "screenshot.png")
         for path in written:
-            print(path.relative_to(ROOT))
+            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         print("docs/screenshot.png")
     finally:
         site.stop()

@@ -55,3 +55,35 @@ def open_confirm(page: Page, site: Site) -> None:
     page.locator(f"{ROW} input[name=uid]").nth(0).check()
     page.locator("[data-inbox-action=delete]").click()
     page.get_by_role("alertdialog").wait_for()
+
+
+_MESSAGES = (
+    "from django.contrib.auth.models import User; from inbox.models import Notification; "
+    "from inbox.contrib import messages as m; from inbox.contrib.messages import sending; "
+    "alice, bob = User.objects.get(username='alice'), User.objects.get(username='bob'); "
+    "Notification.objects.filter(category='messages').delete(); "
+)
+
+
+def open_messages(page: Page, site: Site) -> None:
+    """A site page with persistent messages above its content (``{% inbox_messages %}``)."""
+    site.python(
+        _MESSAGES
+        + "m.create_message(alice, m.WARNING, 'Your trial ends in 3 days. Add a payment method to keep your projects.'); "
+        + "m.create_message(alice, m.INFO, 'I moved the launch review to Thursday at 10:00.', from_user=bob, "
+        + "subject='Launch review')"
+    )
+    page.goto(f"{site.url}/")
+
+
+def open_conversation(page: Page, site: Site) -> None:
+    """A message from another person with replies both ways, and the reply form."""
+    uid = site.python(
+        _MESSAGES
+        + "first = m.create_message(alice, m.INFO, 'Can you review the Apollo launch checklist before Friday?', "
+        + "from_user=bob, subject='Apollo launch'); "
+        + "reply = sending.reply(first, alice, 'Sure. I will go through it tomorrow morning.'); "
+        + "sending.reply(reply, bob, 'Thanks! The rollback section is the one I am least sure about.'); "
+        + "print(first.uid)"
+    )
+    page.goto(f"{site.url}/inbox/{uid}/")

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from demo.forms import SendTestForm
 from demo.models import Project
 from inbox import conf
+from inbox.contrib import messages as inbox_messages
 from inbox.events.inprocess import InProcessBroker
 from inbox.events.redis import RedisBroker
 from inbox.exceptions import NotificationError
@@ -59,3 +60,14 @@ def send_test(request: HttpRequest) -> HttpResponse:
                              extra_tags="inbox")
             return redirect("home")
     return render(request, "demo/home.html", {"form": form}, status=400)
+
+
+@require_POST
+@login_required
+def add_warning(request: HttpRequest) -> HttpResponse:
+    """Django's own messages API with a persistent level: it stays on every page until read."""
+    messages.add_message(
+        request, inbox_messages.WARNING,
+        _("Your trial ends in 3 days. Add a payment method to keep your projects."),
+    )
+    return redirect("home")

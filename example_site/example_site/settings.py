@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "inbox",
+    "inbox.contrib.messages",
     "django_tasks_db",
     "demo",
 ]
@@ -79,7 +80,7 @@ LOGOUT_REDIRECT_URL = "login"
 INBOX = {
     # The inbox pages extend the site's own layout.
     "BASE_TEMPLATE": "base.html",
-    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "test"],
+    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "messages", "test"],
     # Channels: e-mails are printed by the worker `make demo` starts (the console e-mail backend).
     "SITE_URL": os.environ.get("INBOX_SITE_URL", "http://127.0.0.1:8000"),
     "PROVIDERS": {"email": {}, "console": {}},
@@ -92,3 +93,6 @@ if os.environ.get("INBOX_REDIS_URL"):
     # Several server processes (or a worker, or a management command) share live events.
     INBOX["BROKER"] = "inbox.events.redis.RedisBroker"
     INBOX["BROKER_OPTIONS"] = {"url": os.environ["INBOX_REDIS_URL"], "prefix": "demo:inbox:"}
+
+# django.contrib.messages with persistent levels: inbox.contrib.messages (docs/messages.md).
+MESSAGE_STORAGE = "inbox.contrib.messages.storage.PersistentStorage"

@@ -7,6 +7,7 @@ from demo import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("send/", views.send_test, name="send_test"),
+    path("warn/", views.add_warning, name="add_warning"),
     path("projects/<int:pk>/", views.project, name="project"),
     path("inbox/", include("inbox.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
