@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test import Client
 
 from inbox import events
 from inbox.models import Notification
@@ -41,6 +42,14 @@ def bob(db: None) -> User:
 @pytest.fixture
 def carol(db: None) -> User:
     return User.objects.create_user("carol", password="pw")
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    """A test client of its own, signed in as alice (beside pytest-django's ``client``)."""
+    client = Client()
+    client.force_login(alice)
+    return client
 
 
 @pytest.fixture

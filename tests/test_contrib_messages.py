@@ -105,13 +105,6 @@ def visitor(request: pytest.FixtureRequest, db: None) -> Client:
     return client
 
 
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def storage_for(user: Any, session: SessionStore | None = None) -> PersistentStorage:
     request = RequestFactory().get("/")
     request.user = user

@@ -57,13 +57,6 @@ def storage_setting(settings: Any) -> None:
 
 
 @pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def bob_client(bob: User) -> Client:
     client = Client()
     client.force_login(bob)
