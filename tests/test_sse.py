@@ -64,7 +64,8 @@ def test_wsgi_stream_sends_badge_first_then_changes(client, alice, broker, fast_
 @pytest.mark.django_db
 def test_a_user_never_receives_another_users_events(client, alice, bob, broker, fast_streams, django_capture_on_commit_callbacks):
     client.force_login(bob)
-    chunks = iter(client.get(EVENTS).streaming_content)
+    response = client.get(EVENTS)
+    chunks = iter(response.streaming_content)
     next(chunks)
     with django_capture_on_commit_callbacks(execute=True):
         notifier.send("for alice only", alice)
@@ -72,6 +73,9 @@ def test_a_user_never_receives_another_users_events(client, alice, bob, broker, 
     # Even a forged event naming alice's channel is not on bob's stream.
     broker.publish([Event(recipient=f"auth.user:{alice.pk}", new=("x",))])
     assert next(chunks) == b": ping\n\n"
+    # End the stream here, not whenever the garbage collector gets to it: closed later, it could run
+    # in its thread while the teardown closes the database connections (a crash in mysqlclient).
+    response.close()
 
 
 @pytest.mark.django_db
