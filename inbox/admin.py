@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from inbox import shortcodes
 from inbox.channels import deliveries
 from inbox.models import Delivery, Notification, Stats
 from inbox.services import manager
@@ -53,7 +54,7 @@ def _bulk_action(operation: Any, description: StrOrPromise, done: Any) -> Any:
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["message", "recipient_type", "recipient_id", "category", "level", "sent_at", "read_at", "is_published"]
+    list_display = ["shown_message", "recipient_type", "recipient_id", "category", "level", "sent_at", "read_at", "is_published"]
     list_filter = [ReadStateFilter, "level", "category", "is_published", "sent_at"]
     search_fields = ["message", "=recipient_id", "=uid"]
     date_hierarchy = "sent_at"
@@ -78,6 +79,11 @@ class NotificationAdmin(admin.ModelAdmin):
             lambda n: ngettext("%(count)d notification archived.", "%(count)d notifications archived.", n),
         ),
     ]
+
+    @admin.display(description=_("message"), ordering="message")
+    def shown_message(self, notification: Notification) -> str:
+        """The message as people see it, shortcodes expanded (the change page shows it as stored)."""
+        return shortcodes.expand_text(notification.message, {"notification": notification})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # send with inbox.services.notifier so messages, Stats and events stay consistent

@@ -26,6 +26,11 @@ Text from users goes only through ``extra``, never into the template itself::
 Concatenating it (``"{actor} said: " + text``) would let the user write fields of their own;
 the rule above bounds what they could read, but their text would still fail to send whenever
 it contains a brace. See docs/core.md, "Message templates".
+
+Every value filled in is text, never a shortcode (:mod:`inbox.shortcodes`): its ``[`` and ``]``
+are stored doubled, and so are the template's literal brackets beside values, so only the
+template's own tags expand when the message is shown. The length limit counts the message as
+shown (``[[`` once). See docs/core.md, "Shortcodes".
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.translation import gettext as _
 
-from inbox import conf
+from inbox import conf, shortcodes
 from inbox.exceptions import MessageFormatError, MessageTooLongError
 
 #: The names that hold model objects; every other name is a key of ``extra``.
@@ -226,18 +231,36 @@ class MessageTemplate:
         #: The top-level names the template reads, including those nested in format specs.
         self.fields: frozenset[str] = frozenset(_parse(template))
         self.is_plain = not self.fields
+        #: (field name, spec, conversion) of each top-level field, in order.
+        self._replacements: list[tuple[str, str, str | None]] = []
+        self._layout: shortcodes.Layout | None = None
+        if not self.is_plain:
+            chunks = _split_template(template)
+            hole = shortcodes.free_character(template)
+            self._replacements = [(name, spec or "", conversion) for _text, name, spec, conversion in chunks
+                                  if name is not None]
+            # Where each value lands among the template's shortcodes, worked out once.
+            self._layout = shortcodes.Layout(
+                "".join(text + (hole if name is not None else "") for text, name, _spec, _conv in chunks), hole
+            )
 
     @property
     def uses_recipient(self) -> bool:
         return "recipient" in self.fields
 
     def render(self, context: Mapping[str, Any]) -> str:
-        """The message for ``context``; MessageTooLongError past ``INBOX["MAX_MESSAGE_LENGTH"]``."""
+        """The message for ``context``; MessageTooLongError past ``INBOX["MAX_MESSAGE_LENGTH"]``.
+
+        The template's own shortcodes stay tags; every value is text (see :class:`inbox.shortcodes.Layout`).
+        """
         if self.is_plain and "{" not in self.template and "}" not in self.template:
             text = self.template
         else:
             try:
-                text = _formatter.vformat(self.template, (), context)
+                if self._layout is None:  # only {{ and }}
+                    text = _formatter.vformat(self.template, (), context)
+                else:
+                    text = self._layout.fill([self._value(*field, context) for field in self._replacements])
             except MessageFormatError:
                 raise
             except (LookupError, ValueError, TypeError, OverflowError) as error:
@@ -248,12 +271,27 @@ class MessageTemplate:
         check_length(text)
         return text
 
+    @staticmethod
+    def _value(field_name: str, spec: str, conversion: str | None, context: Mapping[str, Any]) -> str:
+        """One top-level field, as ``str.format`` would write it (a spec's own fields filled first)."""
+        value, _name = _formatter.get_field(field_name, (), context)
+        value = _formatter.convert_field(value, conversion)
+        if spec:
+            spec = _formatter.vformat(spec, (), context)
+        return str(_formatter.format_field(value, spec))
+
 
 def check_length(text: str) -> None:
-    """MessageTooLongError when ``text`` is longer than ``INBOX["MAX_MESSAGE_LENGTH"]``."""
+    """MessageTooLongError when ``text`` shows more than ``INBOX["MAX_MESSAGE_LENGTH"]`` characters.
+
+    What counts is the text as shown before its shortcodes are expanded: a ``[`` escaped as ``[[``
+    (a value's brackets always are) counts once, so a user's brackets never halve the limit. The
+    stored text may so be longer than the limit, up to twice for a message of brackets only.
+    """
     limit = conf.get("MAX_MESSAGE_LENGTH")
-    if len(text) > limit:
+    length = shortcodes.shown_length(text) if len(text) > limit else len(text)
+    if length > limit:
         raise MessageTooLongError(
             _("A message may have at most %(limit)d characters; this one has %(length)d.")
-            % {"limit": limit, "length": len(text)}
+            % {"limit": limit, "length": length}
         )

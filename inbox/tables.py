@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from inbox import shortcodes
 from inbox.models import Notification
 
 
@@ -35,7 +36,7 @@ class NotificationTable(tables.Table):
         return format_html(
             '<button type="submit" form="inbox-open" class="inbox-open" formaction="{}">{}</button>',
             f"{url}?{query}" if query else url,
-            record.message,
+            shortcodes.expand_html(record.message, {"notification": record, "request": getattr(self, "request", None)}),
         )
 
     def render_category(self, value: str) -> Any:

@@ -12,6 +12,7 @@ from inbox.exceptions import MessageFormatError, MessageTooLongError
 from inbox.formatting import MessageTemplate
 from inbox.models import Notification, Stats
 from inbox.services import notifier
+from inbox.shortcodes import expand_text
 from tests.testapp.models import Document, Tag
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,10 @@ def test_allowed_fields_render(alice_with_secrets, document):
     assert render("#{target.pk} #{target.id} {target.title}", **context) == f"#{document.pk} #{document.pk} Plans"
     assert render("{recipient.first_name} {recipient.is_active}", **context) == "Alice True"
     assert render("{comment} {items[1]} {counts[open]}", **context, **extra) == "nice b 3"
-    assert render("[{actor:>8}] [{actor:>{width}}]", **context, **extra) == "[   alice] [   alice]"
+    # Brackets beside a value are literal text, stored escaped for the shortcode parser (issue 12).
+    padded = render("[{actor:>8}] [{actor:>{width}}]", **context, **extra)
+    assert padded == "[[   alice]] [[   alice]]"
+    assert expand_text(padded) == "[   alice] [   alice]"
     assert render("Use {{braces}} and {comment!r}", comment="x") == "Use {braces} and 'x'"
     assert render("{target.pk}", target=Tag.objects.create(slug="urgent")) == "urgent"
 
@@ -208,6 +212,17 @@ def test_default_length_limit_is_the_setting(alice):
     assert len(render("{comment}", comment="z" * 10_000)) == 10_000
     with pytest.raises(MessageTooLongError):
         render("{comment}", comment="z" * 10_001)
+
+
+def test_length_counts_brackets_as_shown(settings, alice):
+    """A value's brackets are stored doubled ("[" -> "[["), but the limit counts what is shown."""
+    settings.INBOX = {"MAX_MESSAGE_LENGTH": 10}
+    stored = render("{comment}", comment="[]" * 5)
+    assert stored == "[[]]" * 5 and expand_text(stored) == "[]" * 5
+    with pytest.raises(MessageTooLongError, match="this one has 11"):
+        render("{comment}!", comment="[]" * 5)
+    [sent] = notifier.send("[[x]]{comment}", alice, extra={"comment": "[" * 7})
+    assert sent.message == "[[x]]" + "[[" * 7 and expand_text(sent.message) == "[x]" + "[" * 7
 
 
 @pytest.mark.parametrize("template", ["{actor:>100000000}", "{actor:.99999999999999999999}", "{n:0100000000d}"])

@@ -49,10 +49,11 @@ def send_test(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            # The message is the user's own text: escape braces so it is not a format template.
-            text = data["message"].replace("{", "{{").replace("}", "}}")
-            notifier.send(text, data["recipient"], actor=request.user, level=data["level"],
-                          category=data["category"], url=data["url"], channels=data["channels"] or None)
+            # The message is the user's own text: a value of the template, never the template
+            # itself, so its braces are not fields and its brackets never form a shortcode.
+            notifier.send("{message}", data["recipient"], actor=request.user, extra={"message": data["message"]},
+                          level=data["level"], category=data["category"], url=data["url"],
+                          channels=data["channels"] or None)
         except NotificationError as error:
             form.add_error(None, str(error))
         else:

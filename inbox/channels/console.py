@@ -6,6 +6,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from inbox import shortcodes
 from inbox.channels import site
 from inbox.channels.base import Channel, Provider
 from inbox.models import Notification
@@ -15,7 +16,7 @@ class ConsoleProvider(Provider):
     name = "console"
 
     def build_payload(self, notification: Notification, context: Mapping[str, Any]) -> dict[str, Any]:
-        return {"recipient": str(notification.recipient), "message": notification.message,
+        return {"recipient": str(notification.recipient), "message": shortcodes.expand_text(notification.message, {"notification": notification}),
                 "link": site.absolute(notification.url) if site.can_build_links() else notification.url, "context": dict(context)}
 
     def send(self, payload: Any) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from inbox import shortcodes
 from inbox.channels import http, site
 from inbox.channels.base import Channel, DeliveryError, Provider
 from inbox.models import Notification
@@ -33,7 +34,7 @@ class SlackProvider(Provider):
 
     def build_payload(self, notification: Notification, context: Mapping[str, Any]) -> dict[str, Any]:
         link = site.absolute(notification.url) or site.inbox_url()
-        text = escape(notification.message)
+        text = escape(shortcodes.expand_text(notification.message, {"notification": notification}))
         return {
             "text": text,  # the fallback phones show; Slack reads it as mrkdwn too
             "blocks": [

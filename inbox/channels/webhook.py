@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
+from inbox import shortcodes
 from inbox.channels import http, signing, site
 from inbox.channels.base import Channel, Provider, SkipDelivery
 from inbox.models import Notification
@@ -27,7 +28,7 @@ def notification_data(notification: Notification, context: Mapping[str, Any]) ->
     recipient_type = ContentType.objects.get_for_id(notification.recipient_type_id)
     return {
         "id": str(notification.uid),
-        "message": notification.message,
+        "message": shortcodes.expand_text(notification.message, {"notification": notification}),
         "category": notification.category,
         "level": notification.level_name,
         "url": site.absolute(notification.url),

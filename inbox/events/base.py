@@ -10,6 +10,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from inbox import shortcodes
+
 #: Events a broker takes from an iterable at a time: a broadcast to 200,000 recipients is never
 #: held in memory at once.
 CHUNK = 500
@@ -47,7 +49,9 @@ class Event:
 def describe(notification: Any) -> dict[str, Any]:
     """A notification as events carry it (and as EVENT_DATA sends it to the browser).
 
-    The message is cut to ``EVENT_PREVIEW_LENGTH`` characters: an event is a nudge with a toast's
+    The message is its text as shown, shortcodes expanded (:func:`inbox.shortcodes.expand_text`):
+    a toast shows it as text, never reading it for shortcodes again. It is cut to
+    ``EVENT_PREVIEW_LENGTH`` characters: an event is a nudge with a toast's
     worth of text, never the message itself (a 1 MB message must not cross Redis, nor reach a
     browser through a stream). The full text stays in the database, behind the toast's link.
     ``extra["close_timeout"]`` (seconds; 0 keeps the toast until dismissed) is the only key of
@@ -55,7 +59,7 @@ def describe(notification: Any) -> dict[str, Any]:
     """
     described = {
         "uid": str(notification.uid),
-        "message": preview(notification.message),
+        "message": preview(shortcodes.expand_text(notification.message, {"notification": notification})),
         "level": notification.level,
         "category": notification.category,
         "url": notification.url,

@@ -14,12 +14,12 @@ from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from inbox import categories, conf, recipients, stats
+from inbox import categories, conf, recipients, shortcodes, stats
 from inbox.links import is_allowed_link
 from inbox.models import Notification
 from inbox.templatetags import icons
@@ -156,6 +156,45 @@ def inbox_link(url: Any) -> str:
     if not isinstance(url, str) or not url:
         return ""
     return url if is_allowed_link(url) else ""
+
+
+def _message_and_context(value: Any, request: Any) -> tuple[str | None, dict[str, Any]]:
+    """The stored text to expand and its context; None when ``value`` is not message text."""
+    notification = getattr(value, "notification", None) if not isinstance(value, Notification) else value
+    context = {"request": request if isinstance(request, HttpRequest) else None}
+    if isinstance(notification, Notification):
+        return notification.message, {**context, "notification": notification}
+    if isinstance(value, str):
+        return value, context
+    return None, context
+
+
+@register.filter
+def inbox_message(value: Any, request: Any = None) -> SafeString:
+    """``{{ notification|inbox_message }}``: the message as HTML, its shortcodes expanded.
+
+    Give it the notification (or a persistent message): handlers get it in their context. A
+    template whose context has ``request`` may pass it too, ``|inbox_message:request`` (Django
+    fails on a filter argument it cannot find, so the kit's own templates, which must work
+    without the request context processor, do not). Text a handler returns is escaped; only the
+    HTML it built itself (``format_html``) passes. A string is read as stored message text;
+    anything else (a Django ``Message``) is shown as plain text, never read for shortcodes.
+    ``|truncatechars_html:N`` shortens it without breaking a tag.
+    """
+    message, context = _message_and_context(value, request)
+    if message is None:
+        return conditional_escape("" if value is None else str(value))  # str() keeps a SafeString safe
+    return shortcodes.expand_html(message, context)
+
+
+@register.filter
+def inbox_message_text(value: Any, request: Any = None) -> str:
+    """``{{ notification|inbox_message_text|truncatechars:80 }}``: the same as plain text,
+    for titles, tooltips and labels (any HTML a handler returns reduced to its text)."""
+    message, context = _message_and_context(value, request)
+    if message is None:
+        return "" if value is None else str(value)
+    return shortcodes.expand_text(message, context)
 
 
 @register.filter

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from inbox import shortcodes
 from inbox.contrib.messages import constants
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ class PersistentMessage:
     ``level`` is the persistent level (``inbox_messages.WARNING``, 130). ``uid`` and ``pk`` are the
     notification's; both are None for a message an anonymous visitor's session holds until they
     sign in (there is nothing to mark read yet).
+
+    ``message`` (and ``str()``) is the text as shown, shortcodes expanded, so a site's own
+    ``{{ message }}`` loop shows what the kit's pages show; ``{{ message|inbox_message }}``
+    (``{% load inbox %}``) gives the HTML.
     """
 
     is_persistent = True
@@ -56,7 +61,7 @@ class PersistentMessage:
         extra = notification.extra if isinstance(notification.extra, dict) else {}
         return cls(
             constants.persistent_level(notification.level),
-            notification.message,
+            shortcodes.expand_text(notification.message, {"notification": notification}),
             str(extra.get("extra_tags", "")),
             subject=str(extra.get("subject", "")),
             close_timeout=extra.get("close_timeout"),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 from django.utils import timezone
 
+from inbox import shortcodes
 from inbox.contrib.messages import constants
 
 if TYPE_CHECKING:
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 
 
 def template_of(text: str) -> str:
-    """``text`` as a ``notifier.send`` template that renders to exactly ``text`` (braces doubled)."""
-    return text.replace("{", "{{").replace("}", "}}")
+    """``text`` as a ``notifier.send`` template that shows exactly ``text``: braces doubled, and
+    brackets escaped so that a message's text (a reply is a user's) never forms a shortcode."""
+    return shortcodes.escape(text).replace("{", "{{").replace("}", "}}")
 
 
 def extra_of(*, subject: str = "", extra_tags: str = "", close_timeout: float | None = None) -> dict[str, Any]:
