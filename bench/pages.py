@@ -17,7 +17,7 @@ def fill(connection: Any, owner_id: int, first_other_id: int, type_id: int) -> N
     """Rows made by the database itself: Python objects for a million rows would take minutes."""
     table = "inbox_notification"
     columns = ("uid, recipient_type_id, recipient_id, actor_type_id, actor_id, action_id, target_id, message, "
-               "category, level, url, extra, custom_flags, sent_at, is_published, created_at, updated_at, read_at, "
+               "category, level, url, extra, sent_at, is_published, created_at, updated_at, read_at, "
                "seen_at")
     categories = "CASE i % 4 WHEN 0 THEN 'deploys' WHEN 1 THEN 'comments' WHEN 2 THEN 'billing' ELSE 'mentions' END"
     with connection.cursor() as cursor:
@@ -28,7 +28,7 @@ def fill(connection: Any, owner_id: int, first_other_id: int, type_id: int) -> N
             cursor.execute(
                 f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {TABLE_ROWS}) "
                 f"INSERT INTO {table} ({columns}) SELECT lower(hex(randomblob(16))), {type_id}, {recipient}, NULL, '', "
-                f"'', '', 'Notification number ' || i, {categories}, 20, '', '{{}}', 0, {when}, 1, {when}, {when}, "
+                f"'', '', 'Notification number ' || i, {categories}, 20, '', '{{}}', {when}, 1, {when}, {when}, "
                 f"{read}, {read} FROM n"
             )
         else:
@@ -37,7 +37,7 @@ def fill(connection: Any, owner_id: int, first_other_id: int, type_id: int) -> N
             recipient = f"CASE WHEN i <= {OWNER_ROWS} THEN '{owner_id}' ELSE ({first_other_id} + i % {OTHER_USERS})::text END"
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT gen_random_uuid(), {type_id}, {recipient}, NULL, '', '', '', "
-                f"'Notification number ' || i, {categories}, 20, '', '{{}}', 0, {when}, true, {when}, {when}, "
+                f"'Notification number ' || i, {categories}, 20, '', '{{}}', {when}, true, {when}, {when}, "
                 f"{read}, {read} FROM generate_series(1, {TABLE_ROWS}) AS i"
             )
             cursor.execute("ANALYZE")

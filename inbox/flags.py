@@ -2,8 +2,10 @@
 
 Built-in flags are stored as timestamps on the notification (``read_at`` and
 friends) so that "unread, not archived, newest first" is a partial-index scan
-and the UI can say *when* something was read. A site's own flags are bits of
-one integer column, which works the same on SQLite and PostgreSQL.
+and the UI can say *when* something was read. A site's own flags may take any
+value that fits a signed 32-bit integer (the built-ins keep 1-4); each one a
+notification has is a row of ``NotificationFlag`` (notification, value), indexed
+both ways, so "has flag v" is an index lookup on SQLite, PostgreSQL and MariaDB.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ BUILTIN_FIELDS: dict[Flag, str] = {
     Flag.STARRED: "starred_at",
 }
 
-#: Custom flag values must fit a bit of a signed 64-bit integer, above the built-ins.
-CUSTOM_MIN = 5
-CUSTOM_MAX = 62
+#: A site's own flag values must fit the ``NotificationFlag.value`` column: a signed 32-bit integer.
+VALUE_MIN = -(2**31)
+VALUE_MAX = 2**31 - 1
 
 FlagLike = Union[int, enum.Enum]
 
@@ -57,10 +59,10 @@ class FlagsRegistry:
                 raise ImproperlyConfigured(
                     f"Flag {_name(member)} ({value}) clashes with the registered flag {_name(known)} ({value})."
                 )
-            if known is None and not CUSTOM_MIN <= value <= CUSTOM_MAX:
+            if known is None and not VALUE_MIN <= value <= VALUE_MAX:
                 raise ImproperlyConfigured(
-                    f"Flag {_name(member)} has value {value}; a site's own flags take values "
-                    f"{CUSTOM_MIN} to {CUSTOM_MAX} (1-4 are the built-in flags)."
+                    f"Flag {_name(member)} has value {value}; a flag value must fit a signed 32-bit "
+                    f"integer ({VALUE_MIN} to {VALUE_MAX})."
                 )
         for member in members:
             self._flags[member.value] = member
@@ -69,7 +71,7 @@ class FlagsRegistry:
     def remove(self, flags: type[enum.Enum]) -> None:
         """Unregister a site's flags (mostly for tests); built-ins stay."""
         for member in flags:
-            if self._flags.get(member.value) is member and member.value >= CUSTOM_MIN:
+            if self._flags.get(member.value) is member and not is_builtin(member):
                 del self._flags[member.value]
 
     def get(self, flag: FlagLike) -> enum.Enum:
@@ -96,16 +98,15 @@ class FlagsRegistry:
         return True
 
     def custom(self) -> list[enum.Enum]:
-        return [member for member in self if member.value >= CUSTOM_MIN]
+        """A site's own flags (every registered one but the built-ins), by value."""
+        return [member for member in self if not is_builtin(member)]
+
+    def custom_values(self) -> list[int]:
+        return [member.value for member in self.custom()]
 
 
 def is_builtin(flag: enum.Enum) -> bool:
-    return flag.value in BUILTIN_FIELDS
-
-
-def bit(flag: enum.Enum) -> int:
-    """The bit of ``Notification.custom_flags`` that stores a custom flag."""
-    return 1 << flag.value
+    return isinstance(flag, Flag)
 
 
 def _name(member: enum.Enum) -> str:

@@ -85,8 +85,7 @@ class Notification(models.Model):
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
     starred_at = models.DateTimeField(_("starred at"), null=True, blank=True)
-    # A site's own flags, one bit per registered value (see inbox.flags).
-    custom_flags = models.BigIntegerField(_("custom flags"), default=0)
+    # A site's own flags are rows of NotificationFlag (``custom_flag_rows``), see inbox.flags.
 
     sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
     # False while a scheduled notification waits for inbox_publish_due; only
@@ -122,15 +121,36 @@ class Notification(models.Model):
 
     @property
     def flags(self) -> frozenset[enum.Enum]:
-        """Every registered flag this notification has."""
+        """Every registered flag this notification has.
+
+        A site's own flags come from ``custom_flag_rows``: use ``prefetch_related("custom_flag_rows")``
+        when listing many, or each notification costs a query. The notifications ``send()`` returns
+        know their flags without one.
+        """
         result: set[enum.Enum] = {
             flag for flag, field in flagmod.BUILTIN_FIELDS.items() if getattr(self, field) is not None
         }
-        result.update(flag for flag in self.flags_registry.custom() if self.custom_flags & flagmod.bit(flag))
+        values = self.custom_flag_values()
+        if values:
+            result.update(flag for flag in self.flags_registry.custom() if flag.value in values)
         return frozenset(result)
+
+    def custom_flag_values(self) -> frozenset[int]:
+        """The values of the site's own flags this notification has (registered or not)."""
+        known = self.__dict__.get(_KNOWN_CUSTOM_FLAGS)
+        if known is not None:
+            return known
+        if self.pk is None:
+            return frozenset()
+        return frozenset(row.value for row in self.custom_flag_rows.all())
 
     def has_flag(self, flag: flagmod.FlagLike) -> bool:
         return self.flags_registry.get(flag) in self.flags
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        # The flags a send gave it may have changed since: read them from the rows again.
+        self.__dict__.pop(_KNOWN_CUSTOM_FLAGS, None)
+        super().refresh_from_db(*args, **kwargs)
 
     @property
     def level_name(self) -> str:
@@ -155,6 +175,49 @@ class Notification(models.Model):
     @property
     def is_starred(self) -> bool:
         return self.starred_at is not None
+
+
+#: Where a notification that ``send()`` made (saved or not) keeps the custom flag values it was sent with.
+_KNOWN_CUSTOM_FLAGS = "_inbox_custom_flags"
+
+
+def set_known_custom_flags(notification: Notification, values: frozenset[int]) -> None:
+    """Tell a notification the custom flag values it has, so reading them costs no query."""
+    notification.__dict__[_KNOWN_CUSTOM_FLAGS] = frozenset(values)
+
+
+def known_custom_flags(notification: Notification) -> frozenset[int] | None:
+    """The values :func:`set_known_custom_flags` gave it, or None."""
+    return notification.__dict__.get(_KNOWN_CUSTOM_FLAGS)
+
+
+class NotificationFlag(models.Model):
+    """One of a site's own flags (any 32-bit value but the built-ins' 1-4) on one notification.
+
+    The unique (notification, value) index answers "the flags of these notifications" and
+    "does this one have v"; the (value, notification) index answers "which have v", so a
+    ``flags=`` filter is an index lookup whichever side the database starts from.
+    """
+
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="custom_flag_rows",
+        verbose_name=_("notification"),
+        db_index=False,  # the unique (notification, value) index leads with it
+    )
+    value = models.IntegerField(_("value"))
+
+    class Meta:
+        verbose_name = _("notification flag")
+        verbose_name_plural = _("notification flags")
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "value"], name="inbox_flag_unique"),
+        ]
+        indexes = [models.Index(fields=["value", "notification"], name="inbox_flag_value")]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id}: {self.value}"
 
 
 class Stats(models.Model):

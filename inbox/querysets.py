@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.lookups import Exact
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from inbox import flags as flagmod
@@ -27,13 +26,38 @@ from inbox.recipients import content_types, generic_q
 
 def flag_q(flag: flagmod.FlagLike) -> Q:
     """Q for "has this flag"; ``ValueError`` for an unregistered flag."""
+    return any_flag_q([flag])
+
+
+def any_flag_q(flags: Iterable[flagmod.FlagLike]) -> Q:
+    """Q for "has any of these flags" (no flags: matches nothing); ``ValueError`` for an unregistered one.
+
+    Built-in flags are timestamp tests; every custom one is folded into ONE ``EXISTS`` over the
+    flag table with ``value IN (...)``: an index probe per notification, or a scan of the
+    (value, notification) index, whichever the database prefers.
+    """
     from inbox.models import Notification
 
-    member = Notification.flags_registry.get(flag)
-    if flagmod.is_builtin(member):
-        return Q(**{f"{flagmod.BUILTIN_FIELDS[flagmod.Flag(member.value)]}__isnull": False})
-    mask = flagmod.bit(member)
-    return Q(Exact(F("custom_flags").bitand(mask), mask))
+    query = Q(pk__in=[])
+    custom: list[int] = []
+    for member in Notification.flags_registry.resolve(flags):
+        if flagmod.is_builtin(member):
+            query |= Q(**{f"{flagmod.BUILTIN_FIELDS[flagmod.Flag(member.value)]}__isnull": False})
+        else:
+            custom.append(member.value)
+    if custom:
+        query |= Q(custom_flags_exist(custom))
+    return query
+
+
+def custom_flags_exist(values: Iterable[int]) -> Exists:
+    """``EXISTS`` a flag row of the outer notification with one of ``values``."""
+    from inbox.models import NotificationFlag
+
+    values = sorted(set(values))
+    rows = NotificationFlag.objects.filter(notification=OuterRef("pk"))
+    rows = rows.filter(value=values[0]) if len(values) == 1 else rows.filter(value__in=values)
+    return Exists(rows)
 
 
 class NotificationQuerySet(models.QuerySet):
@@ -43,7 +67,7 @@ class NotificationQuerySet(models.QuerySet):
 
     def unflagged(self, *flags: flagmod.FlagLike) -> NotificationQuerySet:
         """Notifications that have none of ``flags``."""
-        return self.exclude(_any(flag_q(flag) for flag in flags))
+        return self.exclude(any_flag_q(flags))
 
     def visible(self) -> NotificationQuerySet:
         """Published: what pages list and Stats count (see the module docstring)."""
@@ -114,13 +138,6 @@ class NotificationQuerySet(models.QuerySet):
         """Without an ``expires_at``, or one still ahead: pages never show an expired notification,
         whether or not ``inbox_clear --expired`` has deleted it yet."""
         return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
-
-
-def _any(queries: Iterable[Q]) -> Q:
-    result = Q(pk__in=[])
-    for query in queries:
-        result |= query
-    return result
 
 
 class StatsQuerySet(models.QuerySet):

@@ -19,11 +19,9 @@ from typing import Any
 
 from django.db import models, router, transaction
 from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q
-from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from inbox import conf, dialect
-from inbox import flags as flagmod
 from inbox.recipients import Key, key_of, keys_q
 
 #: The integer columns of Stats, in table order.
@@ -34,14 +32,19 @@ KEY_CHUNK = 2000
 
 @dataclasses.dataclass(frozen=True)
 class State:
-    """What Stats needs to know about one notification."""
+    """What Stats needs to know about one notification.
+
+    ``custom`` (the values of a site's own flags) is known for notifications held in Python (a
+    send); states read back by :func:`state_groups` leave it empty, and the writers count the
+    flag rows with :func:`flag_counts` instead.
+    """
 
     published: bool
     read: bool = False
     seen: bool = False
     archived: bool = False
     starred: bool = False
-    custom: int = 0
+    custom: frozenset[int] = frozenset()
 
     @classmethod
     def of(cls, notification: Any) -> State:
@@ -51,7 +54,7 @@ class State:
             seen=notification.seen_at is not None,
             archived=notification.archived_at is not None,
             starred=notification.starred_at is not None,
-            custom=notification.custom_flags,
+            custom=notification.custom_flag_values(),
         )
 
     def counters(self) -> Counter[str]:
@@ -70,7 +73,7 @@ class State:
     def custom_counters(self) -> Counter[str]:
         if not self.published or not self.custom:
             return Counter()
-        return Counter({str(value): 1 for value in range(flagmod.CUSTOM_MIN, 64) if self.custom >> value & 1})
+        return Counter({str(value): 1 for value in self.custom})
 
 
 Transition = Callable[[State], State | None]
@@ -102,6 +105,12 @@ class Deltas:
         for key, state, times in groups:
             self.add(key, state, transition(state), times)
 
+    def add_flag_counts(self, counts: Mapping[Key, Counter[str]], sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) per-recipient custom flag counts (from :func:`flag_counts`)."""
+        for key, counter in counts.items():
+            for name, value in counter.items():
+                self.custom[key][name] += sign * value
+
     def keys(self) -> set[Key]:
         return set(self.counters) | set(self.custom)
 
@@ -119,7 +128,6 @@ def state_groups(queryset: models.QuerySet) -> Iterator[tuple[Key, State, int]]:
             "recipient_type_id",
             "recipient_id",
             "is_published",
-            "custom_flags",
             is_read=_is_set("read_at"),
             is_seen=_is_set("seen_at"),
             is_archived=_is_set("archived_at"),
@@ -134,9 +142,29 @@ def state_groups(queryset: models.QuerySet) -> Iterator[tuple[Key, State, int]]:
             seen=bool(row["is_seen"]),
             archived=bool(row["is_archived"]),
             starred=bool(row["is_starred"]),
-            custom=row["custom_flags"],
         )
         yield (row["recipient_type_id"], row["recipient_id"]), state, row["n"]
+
+
+def flag_counts(rows: models.QuerySet, values: Iterable[int]) -> dict[Key, Counter[str]]:
+    """How many of ``rows`` have each custom flag of ``values``, per recipient: {key: {"<value>": n}}.
+
+    One grouped query joining the rows to the flag table (nothing when ``values`` is empty).
+    Callers confine ``rows`` to what Stats counts (published ones) themselves.
+    """
+    values = sorted(set(values))
+    result: dict[Key, Counter[str]] = defaultdict(Counter)
+    if not values:
+        return result
+    grouped = (
+        rows.order_by()
+        .filter(custom_flag_rows__value__in=values)
+        .values("recipient_type_id", "recipient_id", flag_value=F("custom_flag_rows__value"))
+        .annotate(n=Count("*"))
+    )
+    for row in grouped:
+        result[(row["recipient_type_id"], row["recipient_id"])][str(row["flag_value"])] += row["n"]
+    return result
 
 
 def _is_set(field: str) -> ExpressionWrapper:
@@ -263,7 +291,6 @@ def recount(keys: Iterable[Key] | None = None, *, using: str | None = None) -> d
         if not keys:
             return {}
         queryset = queryset.filter(keys_q(keys))
-    custom_flags = Notification.flags_registry.custom()
     aggregates = {
         "total": Count("pk"),
         "unread": Count("pk", filter=Q(read_at__isnull=True, archived_at__isnull=True)),
@@ -272,17 +299,17 @@ def recount(keys: Iterable[Key] | None = None, *, using: str | None = None) -> d
         "seen": Count("pk", filter=Q(seen_at__isnull=False)),
         "archived": Count("pk", filter=Q(archived_at__isnull=False)),
         "starred": Count("pk", filter=Q(starred_at__isnull=False)),
-        **{
-            f"custom_{flag.value}": Count("pk", filter=Q(Exact(F("custom_flags").bitand(flagmod.bit(flag)), flagmod.bit(flag))))
-            for flag in custom_flags
-        },
     }
     rows = queryset.order_by().values("recipient_type_id", "recipient_id").annotate(**aggregates)
-    result = {}
+    result: dict[Key, dict[str, Any]] = {}
     for row in rows:
         counts: dict[str, Any] = {name: row[name] for name in COUNTERS}
-        counts["custom"] = {str(f.value): row[f"custom_{f.value}"] for f in custom_flags if row[f"custom_{f.value}"]}
+        counts["custom"] = {}
         result[(row["recipient_type_id"], row["recipient_id"])] = counts
+    # The site's own flags: one more grouped query, over the flag rows of the same notifications.
+    for key, custom in flag_counts(queryset, Notification.flags_registry.custom_values()).items():
+        if key in result:
+            result[key]["custom"] = {name: value for name, value in sorted(custom.items()) if value}
     return result
 
 

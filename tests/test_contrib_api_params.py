@@ -18,12 +18,14 @@ from hypothesis import strategies as st
 from inbox.contrib.api.params import BadParameter, filter_queryset
 from inbox.models import Notification
 from inbox.services import manager, notifier
-from tests.conftest import Priority
+from tests.test_flags_any_value import Wide
 from tests.testapp.models import Article
 
 NOW = timezone.now().replace(microsecond=0)
 FLAG_FIELDS = {1: "seen_at", 2: "read_at", 3: "archived_at", 4: "starred_at"}
 TYPES = ["auth.user", "testapp.article"]
+#: Built-ins, custom flags inside the old 5-62 range, and outside it (zero, negative, 32-bit edges).
+FLAG_VALUES = [1, 2, 3, 4, 10, 11, *(member.value for member in Wide)]
 
 
 class World:
@@ -35,7 +37,14 @@ class World:
 
 
 @pytest.fixture
-def world(alice: User, bob: User, carol: User, priority_flags: Any) -> World:
+def wide_flags() -> Any:
+    Notification.flags_registry.add(Wide)
+    yield Wide
+    Notification.flags_registry.remove(Wide)
+
+
+@pytest.fixture
+def world(alice: User, bob: User, carol: User, priority_flags: Any, wide_flags: Any) -> World:
     rng = random.Random(20261123)
     articles = [Article.objects.create(title=f"Article {n}") for n in range(3)]
     people = [alice, bob, carol]
@@ -49,7 +58,7 @@ def world(alice: User, bob: User, carol: User, priority_flags: Any) -> World:
         parent = rng.choice([None, None, *sent[-5:]]) if sent else None
         at = NOW - timedelta(hours=rng.randint(0, 200))
         [note] = notifier.send(f"n{n}", [alice], actor=actor, target=target, parent=parent, now=at)
-        flags = [flag for flag in (1, 2, 3, 4, 10, 11) if rng.random() < 0.3]
+        flags = [flag for flag in FLAG_VALUES if rng.random() < 0.3]
         if flags:
             manager.change_flags(Notification.objects.filter(pk=note.pk), add=flags)
         sent.append(note)
@@ -66,7 +75,7 @@ def row_of(note: Notification) -> dict[str, Any]:
         return f"{ct.app_label}.{ct.model}~{getattr(note, f'{prefix}_id')}" if ct else None
 
     flags = {value for value, field in FLAG_FIELDS.items() if getattr(note, field) is not None}
-    flags |= {member.value for member in Priority if note.custom_flags & (1 << member.value)}
+    flags |= set(note.custom_flag_values())
     return {
         "uid": str(note.uid), "actor": key("actor"), "action": key("action"), "target": key("target"),
         "sent_at": note.sent_at, "published": note.is_published, "parent": str(note.parent.uid) if note.parent else None,
@@ -129,7 +138,7 @@ def params_strategy(world: World) -> st.SearchStrategy[dict[str, list[str]]]:
         "actor_types": lists(TYPES), "target_types": lists(TYPES),
         "sent_at_before": one(times).map(lambda t: [t]), "sent_at_after": one(times).map(lambda t: [t]),
         "is_sent": one(["true", "false"]).map(lambda v: [v]), "is_root": one(["true", "false"]).map(lambda v: [v]),
-        "parents": lists(uids), "flags": lists(["1", "2", "3", "4", "10", "11"]),
+        "parents": lists(uids), "flags": lists([str(value) for value in FLAG_VALUES]),
     }
     return st.fixed_dictionaries({}, optional=options)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag
 from inbox.models import Notification
+from inbox.querysets import any_flag_q
 from inbox.services import manager, notifier
 from tests.testapp.models import Article, Team
 
@@ -54,6 +55,18 @@ def test_state_filters(alice, inbox):
     assert names(objects.visible(), inbox) == names(objects.sent(), inbox)
     assert names(objects.scheduled(), inbox) == {"later"}
     assert names(objects.roots(), inbox) == {"plain", "by_bob", "team_action", "later"}
+
+
+def test_custom_flags_mix_with_builtins(alice, inbox, priority_flags):
+    manager.change_flags(Notification.objects.filter(pk__in=[inbox["plain"].pk, inbox["by_bob"].pk]),
+                         add=[priority_flags.URGENT])
+    objects = Notification.objects.recipients([alice])
+    assert names(objects.flagged(priority_flags.URGENT), inbox) == {"plain", "by_bob"}
+    assert names(objects.flagged(priority_flags.URGENT, Flag.READ), inbox) == {"by_bob"}
+    assert names(objects.unflagged(priority_flags.URGENT, Flag.ARCHIVED), inbox) == {"reply", "later"}
+    assert names(objects.unflagged(priority_flags.PINNED), inbox) == names(objects, inbox)
+    assert names(objects.filter(any_flag_q([priority_flags.PINNED, Flag.STARRED])), inbox) == {"plain"}
+    assert names(objects.filter(any_flag_q([])), inbox) == set()
 
 
 def test_relation_filters(alice, bob, inbox):

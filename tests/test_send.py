@@ -148,13 +148,15 @@ def test_non_integer_keys_work_as_recipients_actors_and_targets(alice):
     assert Stats.objects.recipients([team]).get().total == 2
 
 
-def test_queryset_and_list_paths_store_the_same(alice, bob):
-    by_list = notifier.send("hi {actor}", [alice, bob], actor=alice, flags=[Flag.STARRED], extra={"n": 1})
-    by_query = notifier.send("hi {actor}", User.objects.all(), actor=alice, flags=[Flag.STARRED], extra={"n": 1})
-    fields = ["recipient_type_id", "recipient_id", "message", "actor_id", "extra", "custom_flags", "is_published"]
+def test_queryset_and_list_paths_store_the_same(alice, bob, priority_flags):
+    flags = [Flag.STARRED, priority_flags.URGENT]
+    by_list = notifier.send("hi {actor}", [alice, bob], actor=alice, flags=flags, extra={"n": 1})
+    by_query = notifier.send("hi {actor}", User.objects.all(), actor=alice, flags=flags, extra={"n": 1})
+    fields = ["recipient_type_id", "recipient_id", "message", "actor_id", "extra", "is_published"]
 
     def stored(sent):
-        return sorted(Notification.objects.filter(pk__in=[n.pk for n in sent]).values_list(*fields))
+        rows = Notification.objects.filter(pk__in=[n.pk for n in sent]).prefetch_related("custom_flag_rows")
+        return sorted((*(getattr(n, f) for f in fields), sorted(n.custom_flag_values())) for n in rows)
 
     assert stored(by_list) == stored(by_query)
     for returned in (by_list, by_query):
@@ -162,6 +164,7 @@ def test_queryset_and_list_paths_store_the_same(alice, bob):
             fresh = Notification.objects.get(pk=notification.pk)
             assert (fresh.uid, fresh.recipient_id, fresh.message) == (notification.uid, notification.recipient_id, notification.message)
             assert notification.starred_at is not None and not notification._state.adding
+            assert notification.flags == fresh.flags == {Flag.STARRED, priority_flags.URGENT}
     assert_stats_match_recount()
 
 

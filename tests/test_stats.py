@@ -27,8 +27,12 @@ from inbox.models import Notification, Stats
 from inbox.services import manager, notifier
 from tests.conftest import Priority
 from tests.helpers import assert_stats_match_recount
+from tests.test_flags_any_value import Wide
 
-FLAGS = [Flag.SEEN, Flag.READ, Flag.ARCHIVED, Flag.STARRED, Priority.URGENT, Priority.PINNED]
+#: Built-ins, and custom flags inside and outside the old 5-62 range.
+FLAGS = [Flag.SEEN, Flag.READ, Flag.ARCHIVED, Flag.STARRED, Priority.URGENT, Priority.PINNED,
+         Wide.ZERO, Wide.MINUS_SEVEN, Wide.TOP]
+CUSTOM = [flag for flag in FLAGS if not isinstance(flag, Flag)]
 
 
 @pytest.mark.django_db
@@ -57,11 +61,13 @@ class StatsMachine(RuleBasedStateMachine):
         Stats.objects.all().delete()
         User.objects.all().delete()
         Notification.flags_registry.add(Priority)
+        Notification.flags_registry.add(Wide)
         self.users = [User.objects.create(username=f"user{i}") for i in range(3)]
         self.clock = timezone.now()
 
     def teardown(self) -> None:
         Notification.flags_registry.remove(Priority)
+        Notification.flags_registry.remove(Wide)
 
     def pick(self, data: st.DataObject) -> list[User]:
         return data.draw(st.lists(st.sampled_from(self.users), min_size=1, max_size=3))
@@ -101,11 +107,24 @@ class StatsMachine(RuleBasedStateMachine):
         add=st.lists(st.sampled_from(FLAGS), max_size=2, unique=True),
         remove=st.lists(st.sampled_from(FLAGS), max_size=2, unique=True),
         specify=st.lists(st.sampled_from(FLAGS), max_size=2, unique=True),
+        # Filters that read what the change writes (flags, read_at, updated_at) must still choose
+        # the rows they chose before it.
+        scope=st.sampled_from(["pks", "unread", "flagged", "unflagged", "touched"]),
+        flag=st.sampled_from(CUSTOM),
     )
-    def change_flags(self, data, add, remove, specify) -> None:
+    def change_flags(self, data, add, remove, specify, scope, flag) -> None:
         chosen = self.some_notifications(data, 5)
         remove = [flag for flag in remove if flag not in add]
-        manager.change_flags(Notification.objects.filter(pk__in=chosen), add=add, remove=remove, specify=specify)
+        queryset = Notification.objects.filter(pk__in=chosen)
+        if scope == "unread":
+            queryset = queryset.unread()
+        elif scope == "flagged":
+            queryset = queryset.flagged(flag)
+        elif scope == "unflagged":
+            queryset = queryset.unflagged(flag)
+        elif scope == "touched":
+            queryset = queryset.filter(updated_at__lte=self.clock)
+        manager.change_flags(queryset, add=add, remove=remove, specify=specify)
 
     @precondition(lambda self: Notification.objects.exists())
     @rule(data=st.data())

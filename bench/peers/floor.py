@@ -26,13 +26,13 @@ def measure() -> float:
     type_id = ContentType.objects.get_for_model(User).pk
     now = timezone.now()
     columns = ("uid, recipient_type_id, recipient_id, actor_id, action_id, target_id, message, category, level, url, "
-               "extra, custom_flags, sent_at, is_published, created_at, updated_at")
+               "extra, sent_at, is_published, created_at, updated_at")
     rows = [
         (uuid.uuid4().hex if connection.vendor == "sqlite" else str(uuid.uuid4()), type_id, str(i), "", "", "",
-         "Release 2.0 is out", "", 20, "", "{}", 0, now, True, now, now)
+         "Release 2.0 is out", "", 20, "", "{}", now, True, now, now)
         for i in range(10_000)
     ]
-    sql = f"INSERT INTO inbox_notification ({columns}) VALUES ({', '.join(['%s'] * 16)})"
+    sql = f"INSERT INTO inbox_notification ({columns}) VALUES ({', '.join(['%s'] * 15)})"
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import models, transaction
 from django.db.models import F, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +23,8 @@ from inbox import conf, dialect, events, stats
 from inbox import flags as flagmod
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
-from inbox.models import Notification
+from inbox.models import Notification, NotificationFlag
+from inbox.querysets import custom_flags_exist
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
@@ -53,41 +56,50 @@ class FlagChange:
     def is_empty(self) -> bool:
         return self.specify is None and not self.add and not self.remove
 
-    def _custom_masks(self) -> tuple[int, int]:
-        """(bits to set, bits to clear) over every registered custom flag."""
-        set_bits = clear_bits = 0
+    def custom_targets(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(values to add, values to remove) of the site's own flags, over every registered one."""
+        add: set[int] = set()
+        remove: set[int] = set()
         for flag in Notification.flags_registry.custom():
             target = self.target(flag)
             if target is True:
-                set_bits |= flagmod.bit(flag)
+                add.add(flag.value)
             elif target is False:
-                clear_bits |= flagmod.bit(flag)
-        return set_bits, clear_bits
+                remove.add(flag.value)
+        return frozenset(add), frozenset(remove)
 
     def transition(self, state: stats.State) -> stats.State:
-        fields = {}
+        """The built-in flags of ``state`` after the change. The site's own flags are rows of their
+        own table, counted by :func:`change_flags` from those rows, so ``state.custom`` is left as it is."""
+        fields: dict[str, Any] = {}
         for flag, field in flagmod.BUILTIN_FIELDS.items():
             target = self.target(flag)
             if target is not None:
                 fields[field.removesuffix("_at")] = target
-        set_bits, clear_bits = self._custom_masks()
-        return dataclasses.replace(state, custom=(state.custom | set_bits) & ~clear_bits, **fields)
+        return dataclasses.replace(state, **fields)
 
-    def changing(self) -> Q:
-        """Rows this change would actually alter."""
-        query = Q(pk__in=[])
+    def builtin_changing(self) -> Q | None:
+        """Rows whose built-in flags this change alters; None when it sets no built-in flag."""
+        query: Q | None = None
         for flag, field in flagmod.BUILTIN_FIELDS.items():
             target = self.target(flag)
             if target is not None:
-                query |= Q(**{f"{field}__isnull": target})
-        set_bits, clear_bits = self._custom_masks()
-        if set_bits:
-            query |= ~Q(Exact(F("custom_flags").bitand(set_bits), set_bits))
-        if clear_bits:
-            query |= ~Q(Exact(F("custom_flags").bitand(clear_bits), 0))
+                term = Q(**{f"{field}__isnull": target})
+                query = term if query is None else query | term
+        return query
+
+    def changing(self) -> Q:
+        """Rows this change would actually alter."""
+        query = self.builtin_changing() or Q(pk__in=[])
+        add, remove = self.custom_targets()
+        for value in sorted(add):
+            query |= ~Q(custom_flags_exist([value]))
+        if remove:
+            query |= Q(custom_flags_exist(remove))
         return query
 
     def updates(self) -> dict[str, Any]:
+        """The notification columns to write (built-in flags and ``updated_at``)."""
         now = Value(self.now, output_field=models.DateTimeField())
         result: dict[str, Any] = {"updated_at": now}
         for flag, field in flagmod.BUILTIN_FIELDS.items():
@@ -96,9 +108,6 @@ class FlagChange:
                 result[field] = Coalesce(F(field), now)  # keep when it was first set
             elif target is False:
                 result[field] = None
-        set_bits, clear_bits = self._custom_masks()
-        if set_bits or clear_bits:
-            result["custom_flags"] = F("custom_flags").bitor(set_bits).bitand(~clear_bits)
         return result
 
 
@@ -132,26 +141,136 @@ def change_flags(
         change = step(change) or change
     if change.is_empty():
         return 0
+    source = _rerooted(change.queryset)
+    add_values, remove_values = change.custom_targets()
+    custom = bool(add_values or remove_values)
+    # The custom flags take statements of their own (see _write_custom); when the caller's filter
+    # reads what those statements write, the batch's rows are pinned by primary key first.
+    pin = custom and _reads_flags_or_updated_at(source)
 
     def apply(rows: models.QuerySet, using: str) -> int:
         # Under the lock: only rows still needing the change are counted and updated.
-        rows = rows.filter(change.changing())
+        changing = rows.filter(change.changing())
+        groups = list(stats.state_groups(changing))
         deltas = stats.Deltas()
-        deltas.add_groups(stats.state_groups(rows), change.transition)
-        count = rows.update(**change.updates())
+        deltas.add_groups(groups, change.transition)
+        if not custom:
+            count = changing.update(**change.updates())
+        else:
+            _count_custom(deltas, groups, changing, add_values, remove_values, change.builtin_changing() is not None)
+            parts = _pinned(changing, using) if pin else [rows]
+            count = sum(_write_custom(part, change, add_values, remove_values, using) for part in parts)
         stats.apply(deltas, now=change.now, using=using)
         return count
 
     def changed(count: int) -> None:
         _send_robust(notifications_flags_changed, change=change, count=count)
 
-    return _in_batches(_rerooted(change.queryset).filter(change.changing()), apply, before_updated=changed)
+    return _in_batches(source, apply, only=change.changing(), before_updated=changed)
+
+
+def _count_custom(
+    deltas: stats.Deltas,
+    groups: list[tuple[Key, stats.State, int]],
+    changing: models.QuerySet,
+    add: frozenset[int],
+    remove: frozenset[int],
+    builtin: bool,
+) -> None:
+    """Custom flag deltas of a batch, before anything is written: adding v counts the published
+    rows that lack it, removing v takes away those that have it (one grouped query)."""
+    published: dict[Key, int] = {}
+    for key, state, times in groups:
+        if state.published:
+            published[key] = published.get(key, 0) + times
+    # Adding one flag alone changes only rows that lack it: none of them has it, no query needed.
+    counted = add | remove if remove or len(add) > 1 or builtin else frozenset()
+    having = stats.flag_counts(changing.filter(is_published=True), counted)
+    for key, total in published.items():
+        had = having.get(key)
+        for value in add:
+            gained = total - (had[str(value)] if had is not None else 0)
+            if gained:
+                deltas.custom[key][str(value)] += gained
+    for key, counts in having.items():
+        for value in remove:
+            if counts.get(str(value)):
+                deltas.custom[key][str(value)] -= counts[str(value)]
+
+
+def _write_custom(
+    rows: models.QuerySet, change: FlagChange, add: frozenset[int], remove: frozenset[int], using: str
+) -> int:
+    """Write a change that touches the site's own flags; returns the notifications changed.
+
+    ``rows`` are the batch's notifications, and no statement here changes what their filter reads
+    (see ``pin``). The order keeps every statement's own test true to the state before the change:
+    ``updated_at`` of rows changing only custom flags, the flag rows added and removed, then the
+    built-in flags (which the earlier statements do not read).
+    """
+    builtin = change.builtin_changing()
+    changing = rows.filter(change.changing())
+    now = Value(change.now, output_field=models.DateTimeField())
+    count = (changing if builtin is None else changing.exclude(builtin)).update(updated_at=now)
+    if add:
+        _add_flag_rows(rows, add, using)
+    if remove:
+        NotificationFlag.objects.using(using).filter(
+            value__in=sorted(remove), notification__in=rows.values("pk")
+        )._raw_delete(using)
+    if builtin is not None:
+        count += rows.filter(builtin).update(**change.updates())
+    return count
+
+
+def _add_flag_rows(rows: models.QuerySet, values: frozenset[int], using: str) -> None:
+    """One INSERT ... SELECT of a flag row for each of ``rows`` lacking each of ``values``."""
+    connection = dialect.connection_for(using)
+    quote = connection.ops.quote_name
+    try:
+        source, params = rows.order_by().values(nid=F("pk")).query.get_compiler(using).as_sql()
+    except EmptyResultSet:
+        return
+    table = quote(NotificationFlag._meta.db_table)
+    column, value = quote("notification_id"), quote("value")
+    sql = (
+        f"INSERT INTO {table} ({column}, {value}) "
+        f"SELECT n.nid, v.c0 FROM ({source}) n CROSS JOIN ({dialect.rows_source(connection, ['int'])}) v "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{column} = n.nid AND f.{value} = v.c0)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, dialect.encode_rows([v] for v in sorted(values))])
+
+
+#: Primary keys per statement when a batch's rows are pinned (their JSON stays well under MAX_PAYLOAD).
+PIN_CHUNK = 100_000
+
+
+def _pinned(changing: models.QuerySet, using: str) -> Iterator[models.QuerySet]:
+    """The batch's changing rows fixed to their primary keys, ``PIN_CHUNK`` at a time, each passed
+    to the database as one JSON parameter."""
+    connection = dialect.connection_for(using)
+    ids = array("q", changing.order_by("pk").values_list("pk", flat=True))
+    source = dialect.rows_source(connection, ["int"])
+    for start in range(0, len(ids), PIN_CHUNK):
+        payload = dialect.encode_rows([pk] for pk in ids[start : start + PIN_CHUNK])
+        yield Notification.objects.using(using).filter(pk__in=RawSQL(f"SELECT p.c0 FROM ({source}) p", [payload]))
+
+
+def _reads_flags_or_updated_at(queryset: models.QuerySet) -> bool:
+    """Whether ``queryset``'s filter reads the flag table or ``updated_at`` (conservatively, by its SQL)."""
+    try:
+        sql, _params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return False
+    return NotificationFlag._meta.db_table in sql or "updated_at" in sql
 
 
 def _in_batches(
     queryset: models.QuerySet,
     work: Callable[[models.QuerySet, str], int],
     *,
+    only: Q | None = None,
     before_updated: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``work(rows, using)`` over ``queryset`` one batch of recipients at a time.
@@ -161,12 +280,14 @@ def _in_batches(
     its own short transaction that locks those recipients' Stats rows before ``work`` reads any
     state, with ``rows`` confined to them. A change over one person's million rows is one batch
     (only that person's senders wait); a change over everyone never holds everyone's locks.
-    Signals follow each batch that changed something, in the seed's order: ``before_updated``
-    (flags changed), then ``notifications_updated``.
+    With ``only``, batches are made of the recipients of the rows matching it (``rows`` stay the
+    whole of ``queryset`` for those recipients). Signals follow each batch that changed something,
+    in the seed's order: ``before_updated`` (flags changed), then ``notifications_updated``.
     """
     using = queryset.db
     total = 0
-    recipients = queryset.order_by().values_list("recipient_type_id", "recipient_id").distinct()
+    candidates = queryset if only is None else queryset.filter(only)
+    recipients = candidates.order_by().values_list("recipient_type_id", "recipient_id").distinct()
     for page in stats.key_pages(recipients, conf.get("CHANGE_BATCH_SIZE")):
         with transaction.atomic(using=using):
             keys = stats.lock(page, using=using)
@@ -244,9 +365,12 @@ def delete(queryset: models.QuerySet) -> int:
     :func:`change_flags` does.
     """
 
+    custom = Notification.flags_registry.custom_values()
+
     def apply(rows: models.QuerySet, using: str) -> int:
         deltas = stats.Deltas()
         deltas.add_groups(stats.state_groups(rows), lambda state: None)
+        deltas.add_flag_counts(stats.flag_counts(rows.filter(is_published=True), custom), -1)
         _total, by_model = rows.delete()
         stats.apply(deltas, using=using)
         return by_model.get(Notification._meta.label, 0)
@@ -292,6 +416,7 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
             rows = notifications.filter(pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False)
             deltas = stats.Deltas()
             deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
+            deltas.add_flag_counts(stats.flag_counts(rows, Notification.flags_registry.custom_values()))
             new: dict[Key, list[Notification]] = {}
             fields = ("uid", "recipient_type_id", "recipient_id", "message", "level", "category", "url", "sent_at")
             for notification in rows.only(*fields):

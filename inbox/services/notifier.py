@@ -22,7 +22,7 @@ from inbox.channels import deliveries, registry
 from inbox.exceptions import NotificationError
 from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate, check_length
-from inbox.models import Level, Notification
+from inbox.models import Level, Notification, NotificationFlag, known_custom_flags, set_known_custom_flags
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
 from inbox.services.sent import SentNotifications
 from inbox.signals import notification_sent, notifications_committed, notifications_sent
@@ -104,7 +104,6 @@ def send(
         "url": url,
         "extra": extra,
         "parent_id": parent.pk if parent is not None else None,
-        "custom_flags": sum(flagmod.bit(flag) for flag in flag_set if not flagmod.is_builtin(flag)),
         "sent_at": send_at or now,
         "is_published": published,
         "expires_at": expires_at,
@@ -112,8 +111,10 @@ def send(
         "updated_at": now,
         **{field: now for flag, field in flagmod.BUILTIN_FIELDS.items() if flag in flag_set},
     }
+    # A site's own flags are rows of their own table, written after each batch of notifications.
+    custom = frozenset(flag.value for flag in flag_set if not flagmod.is_builtin(flag))
     if silent:
-        sent_silently = _send_silent(template, text, context, targets, shared)
+        sent_silently = _send_silent(template, text, context, targets, shared, custom)
         if routes and sent_silently:
             with transaction.atomic(using=db):
                 deliveries.plan(sent_silently, routes, context=channel_context, due_at=due_at, now=now, db=db)
@@ -124,10 +125,10 @@ def send(
     with transaction.atomic(using=db):
         if pipeline:
             sent: Sequence[Notification] = _insert_prepared(
-                _rows(targets, template, text, context, batch_size), shared, pipeline, batch_size, db, now
+                _rows(targets, template, text, context, batch_size), shared, custom, pipeline, batch_size, db, now
             )
         else:
-            writer = _Writer(shared, text or "", db, now)
+            writer = _Writer(shared, custom, text or "", db, now)
             if isinstance(targets, models.QuerySet) and writer.can_insert_select(targets, template):
                 writer.insert_from_queryset(targets, batch_size)
             else:
@@ -305,6 +306,7 @@ def _send_silent(
     context: dict[str, Any],
     targets: list[models.Model] | models.QuerySet,
     shared: dict[str, Any],
+    custom: frozenset[int],
 ) -> list[Notification]:
     notifications = []
     for recipient in targets:
@@ -313,6 +315,7 @@ def _send_silent(
             message=text if text is not None else template.render({**context, "recipient": recipient}),
             **shared,
         )
+        set_known_custom_flags(notification, custom)
         notifications.append(notification)
     events.publish_on_commit(
         [
@@ -339,6 +342,7 @@ Row = tuple[uuid.UUID, int, str, str]  # uid, recipient type id, recipient id, m
 def _insert_prepared(
     batches: Iterator[list[Row]],
     shared: dict[str, Any],
+    custom: frozenset[int],
     pipeline: list[Any],
     batch_size: int,
     db: str,
@@ -350,6 +354,8 @@ def _insert_prepared(
         for rows in batches
         for uid, type_id, object_id, message in rows
     ]
+    for notification in notifications:
+        set_known_custom_flags(notification, custom)
     for step in pipeline:
         result = step(notifications)
         if result is not None:
@@ -357,6 +363,8 @@ def _insert_prepared(
     for notification in notifications:
         check_length(notification.message)  # a step may have lengthened it
     created = Notification.objects.using(db).bulk_create(notifications, batch_size=batch_size)
+    if custom:
+        _insert_prepared_flags(created, custom, db, batch_size)
     deltas = stats.Deltas()
     for (key, state), times in Counter((_key(n), stats.State.of(n)) for n in created).items():
         deltas.add(key, None, state, times)
@@ -364,14 +372,51 @@ def _insert_prepared(
     return created
 
 
+def _insert_prepared_flags(created: list[Notification], custom: frozenset[int], db: str, batch_size: int) -> None:
+    """The flag rows of notifications a pipeline prepared: each keeps the send's flags (unless a step
+    gave it others with ``set_known_custom_flags``), in a few set-based INSERTs."""
+    connection = connections[db]
+    by_values: dict[frozenset[int], list[Notification]] = {}
+    for notification in created:
+        values = known_custom_flags(notification)
+        values = custom if values is None else values
+        set_known_custom_flags(notification, values)
+        if values:
+            by_values.setdefault(values, []).append(notification)
+    uid_field = Notification._meta.get_field("uid")
+    for values, notifications in by_values.items():
+        for start in range(0, len(notifications), batch_size):
+            chunk = notifications[start : start + batch_size]
+            if any(n.pk is None for n in chunk):  # MySQL's bulk_create hands no ids back: read them by uid
+                ids = dict(Notification.objects.using(db).filter(uid__in=[n.uid for n in chunk]).values_list("uid", "pk"))
+                for notification in chunk:
+                    notification.pk = ids[uid_field.to_python(notification.uid)]
+            insert_flag_rows(connection, [n.pk for n in chunk], values)
+
+
+def insert_flag_rows(connection: Any, ids: Sequence[int], values: frozenset[int]) -> None:
+    """One INSERT of a row per (notification id, flag value): the ids and values travel as JSON."""
+    if not ids or not values:
+        return
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(NotificationFlag._meta.db_table)} ({quote('notification_id')}, {quote('value')}) "
+        f"SELECT r.c0, v.c0 FROM ({dialect.rows_source(connection, ['int'])}) r "
+        f"CROSS JOIN ({dialect.rows_source(connection, ['int'])}) v"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [dialect.encode_rows([pk] for pk in ids), dialect.encode_rows([v] for v in sorted(values))])
+
+
 class _Writer:
     """Inserts one send's rows batch by batch and keeps Stats in step with what was inserted."""
 
-    def __init__(self, shared: dict[str, Any], text: str, db: str, now: datetime) -> None:
+    def __init__(self, shared: dict[str, Any], custom: frozenset[int], text: str, db: str, now: datetime) -> None:
         self.db = db
         self.connection = connections[db]
         self.now = now
         self.text = text
+        self.custom = custom
         meta = Notification._meta
         fields = [_concrete(meta.get_field(attname)) for attname in shared]  # get_field knows attnames too
         self.columns = [field.column for field in fields]
@@ -380,6 +425,7 @@ class _Writer:
             for attname, field in zip(shared, fields, strict=True)
         ]
         prototype = Notification(message=text, **shared)
+        set_known_custom_flags(prototype, custom)  # every notification of the send is built from it
         self.state = stats.State.of(prototype)
         self.sent = SentNotifications(prototype, db)
         self.pending: list[Key] = []
@@ -424,6 +470,7 @@ class _Writer:
                 )
                 returned = cursor.fetchall()
         ids = {str(uid): pk for pk, uid in returned}
+        insert_flag_rows(self.connection, list(ids.values()), self.custom)
         for spelling, (uid, type_id, object_id, message) in zip(spelled, rows, strict=True):
             self._add(ids[spelling], uid, type_id, object_id, message)
 
@@ -456,6 +503,7 @@ class _Writer:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql, [*self.params, type_id, self.text, *source_params])
                 returned = cursor.fetchall()
+            insert_flag_rows(self.connection, [pk for pk, _uid, _object_id in returned], self.custom)
             for pk, uid, object_id in returned:
                 self._add(pk, uid_field.to_python(uid), type_id, object_id, None)
             if len(returned) < batch_size:

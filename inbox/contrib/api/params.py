@@ -177,16 +177,14 @@ def _objects_q(name: str, prefix: str, values: Iterable[str]) -> Q:
 
 
 def _flags_q(group: list[str]) -> Q:
-    """One ``flags=`` occurrence: any of its flags."""
+    """One ``flags=`` occurrence: any of its flags (its custom flags as one ``EXISTS``)."""
     from inbox.models import Notification
-    from inbox.querysets import flag_q
+    from inbox.querysets import any_flag_q
 
-    query = Q(pk__in=[])
+    members = []
     for value in group:
         try:
-            number = int(value)
-            Notification.flags_registry.get(number)
+            members.append(Notification.flags_registry.get(int(value)))
         except ValueError:
             raise BadParameter("flags", _("%(value)r is not a registered flag.") % {"value": value}) from None
-        query |= flag_q(number)
-    return query
+    return any_flag_q(members)
