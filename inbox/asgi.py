@@ -10,6 +10,9 @@ Django's handler keeps a thread and a full request (about 230 KB) alive for ever
 streaming response. Here a stream is a coroutine: the session cookie is read, the session and
 user loaded in one thread hop, and the stream waits on the broker without a thread.
 Requests to any other path go to ``app`` untouched.
+
+The query takes what the view takes: ``?token=`` (``inbox.sse.tokens``: the token's user, no
+session cookie read; an invalid token is a 401) and ``?format=json`` (a bad format is a 400).
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
+from django.http import QueryDict
 from django.urls import reverse
 
 from inbox import conf
+from inbox.sse import tokens
 from inbox.sse.db import healthy
 from inbox.sse.limits import registry
-from inbox.sse.sessions import owner_of
+from inbox.sse.sessions import Owner, owner_of
 from inbox.sse.stream import InboxStream
-from inbox.sse.views import HEADERS, SIGN_IN, TOO_MANY
+from inbox.sse.views import BAD_FORMAT, BAD_TOKEN, HEADERS, SIGN_IN, TOO_MANY, stream_options
 
 ASGIApp = Callable[..., Any]
 logger = logging.getLogger("inbox.sse")
@@ -92,6 +98,36 @@ async def open_request(scope: dict[str, Any]) -> tuple[ASGIRequest, list[Any]]:
     return request, list(found)
 
 
+@healthy
+def _open_token_sync(scope: dict[str, Any], token: str,
+                     resolver: Callable[[Any], Any] | None) -> tuple[ASGIRequest, Any, Owner] | None:
+    # One thread hop for the token's user and a sync resolver; no session cookie is read.
+    grant = tokens.read(token)
+    if grant is None:
+        return None
+    request = tokens.request_as(ASGIRequest(scope, io.BytesIO()), grant.user)
+    if resolver is None:
+        return request, None, grant.owner
+    found = resolver(request)
+    return request, found if inspect.isawaitable(found) else list(found), grant.owner
+
+
+async def open_token_request(scope: dict[str, Any], token: str) -> tuple[ASGIRequest, list[Any], Owner] | None:
+    """The request as the token's user makes it, its recipients and the stream's owner; None
+    for an invalid token."""
+    resolver = conf.load(conf.get("RECIPIENTS_RESOLVER"))
+    asynchronous = iscoroutinefunction(resolver)
+    opened = await sync_to_async(_open_token_sync)(scope, token, None if asynchronous else resolver)
+    if opened is None:
+        return None
+    request, found, owner = opened
+    if asynchronous:
+        found = await resolver(request)
+    elif inspect.isawaitable(found):
+        found = await found
+    return request, list(found), owner
+
+
 async def resolve_recipients(scope: dict[str, Any]) -> list[Any]:
     return (await open_request(scope))[1]
 
@@ -103,17 +139,35 @@ async def _refuse(send: Callable[..., Any], status: int, text: str) -> None:
 
 
 async def serve_events(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-    request, who = await open_request(scope)
+    try:
+        query = scope.get("query_string", b"")
+        query.decode()  # as Django's handler: a query that is not UTF-8 is a bad request
+        options = stream_options(QueryDict(query))
+    except (UnicodeDecodeError, SuspiciousOperation):
+        await _refuse(send, 400, "Bad Request")
+        return
+    if options is None:
+        await _refuse(send, 400, str(BAD_FORMAT))
+        return
+    owner: Owner | None
+    if options.token is not None:
+        opened = await open_token_request(scope, options.token)
+        if opened is None:
+            await _refuse(send, 401, str(BAD_TOKEN))
+            return
+        request, who, owner = opened
+    else:
+        request, who = await open_request(scope)
+        owner = owner_of(request)
     if not who:
         await _refuse(send, 401 if not request.user.is_authenticated else 403, str(SIGN_IN))
         return
-    owner = owner_of(request)
     ticket = registry.admit(owner) if owner is not None else None
     if owner is not None and ticket is None:
         await _refuse(send, 429, str(TOO_MANY))
         return
     try:
-        await _stream(InboxStream(who, owner=owner, ticket=ticket), scope, receive, send)
+        await _stream(InboxStream(who, owner=owner, ticket=ticket, format=options.format), scope, receive, send)
     finally:
         if ticket is not None:
             ticket.release()

@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # Open streams allowed per session (past it the oldest is closed) and per user (past it: 429).
     "SSE_MAX_STREAMS_PER_SESSION": 3,
     "SSE_MAX_STREAMS_PER_USER": 10,
+    # Seconds a stream token (inbox.sse.tokens.issue, the API's POST stream-token/) may be used to
+    # open a stream: "?token=" for EventSource and native apps, which cannot send headers. It only
+    # governs opening; an open stream then lives while its user stays active with the same password.
+    "STREAM_TOKEN_MAX_AGE": 30,
     # {% inbox_head %} loads htmx 2 and its SSE extension; set False when the site loads them itself.
     "LOAD_HTMX": True,
     # -- Channels (docs/channels.md) --

@@ -3,8 +3,9 @@
 One stream per browser is the design (tabs share it), so a few per session and a handful per
 user cover every honest case. Past the session cap the session's oldest stream is closed (a
 browser that reconnected before its old stream noticed); past the user cap a new stream is
-refused with 429 (a script hammering with a stolen cookie). The books are per process: with
-several server processes a user may hold up to the cap in each.
+refused with 429 (a script hammering with a stolen cookie). A stream opened with a token has no
+session: only the user cap applies to it, counted with the user's session streams. The books are
+per process: with several server processes a user may hold up to the cap in each.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ class Registry:
         per_session = max(int(conf.get("SSE_MAX_STREAMS_PER_SESSION")), 1)
         per_user = max(int(conf.get("SSE_MAX_STREAMS_PER_USER")), 1)
         with self._lock:
-            of_session = self._by_session.get(owner.session_key, [])
+            of_session = self._by_session.get(owner.session_key, []) if owner.session_key is not None else []
             oldest = of_session[0] if len(of_session) >= per_session else None
             if len(self._by_user.get(owner.user_pk, ())) - (oldest is not None) >= per_user:
                 return None
             if oldest is not None:
                 self._forget(oldest)
             ticket = Ticket(self, owner)
-            self._by_session[owner.session_key].append(ticket)
+            if owner.session_key is not None:
+                self._by_session[owner.session_key].append(ticket)
             self._by_user[owner.user_pk].append(ticket)
         if oldest is not None:
             oldest.evict()
@@ -76,6 +78,8 @@ class Registry:
 
     def _forget(self, ticket: Ticket) -> None:
         for books, key in ((self._by_session, ticket.owner.session_key), (self._by_user, ticket.owner.user_pk)):
+            if key is None:  # a token stream: no session books
+                continue
             tickets = books.get(key)
             if tickets is not None and ticket in tickets:
                 tickets.remove(ticket)
@@ -83,9 +87,11 @@ class Registry:
                     del books[key]
 
     def open_streams(self, owner: Owner) -> tuple[int, int]:
-        """(streams of this session, streams of this user): for tests and diagnostics."""
+        """(streams of this session, streams of this user): for tests and diagnostics (a token
+        owner has no session: 0 for the first)."""
         with self._lock:
-            return len(self._by_session.get(owner.session_key, ())), len(self._by_user.get(owner.user_pk, ()))
+            of_session = self._by_session.get(owner.session_key, ()) if owner.session_key is not None else ()
+            return len(of_session), len(self._by_user.get(owner.user_pk, ()))
 
 
 registry = Registry()

@@ -5,11 +5,16 @@ within one heartbeat of a logout, a password change (the session auth hash chang
 deactivation or the session's expiry, and a stolen cookie stops reading when its session ends.
 The check reads like ``django.contrib.auth.get_user`` but changes nothing: no flush, no key
 rotation, since the stream cannot send the browser a new cookie.
+
+A stream opened with a token (``inbox.sse.tokens``) has no session: its owner carries the user
+and a digest of the session auth hash the token was issued under, and it is checked by user —
+still there, still active, same auth hash — at the same points and in the same batches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
@@ -18,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -27,10 +33,17 @@ from inbox.sse.db import healthy
 
 @dataclasses.dataclass(frozen=True)
 class Owner:
-    """The session a stream was opened with, and the user it signed in."""
+    """Who a stream belongs to: the session it was opened with and the user it signed in, or, for
+    a stream opened with a token (``session_key`` None), the user and ``auth_digest`` (see
+    :func:`auth_digest`) of the session auth hash the token was issued under."""
 
-    session_key: str
+    session_key: str | None
     user_pk: str
+    auth_digest: str = ""
+
+    @classmethod
+    def for_token(cls, user_pk: str, auth_digest: str) -> Owner:
+        return cls(session_key=None, user_pk=user_pk, auth_digest=auth_digest)
 
 
 def owner_of(request: Any) -> Owner | None:
@@ -50,18 +63,30 @@ def signed_in(owner: Owner) -> bool:
 @healthy
 def signed_in_all(owners: Iterable[Owner]) -> dict[Owner, bool]:
     """``signed_in`` for many streams at once: a broadcast wakes a thousand of them together, so
-    sessions and users are read in one query each where the engine and backend allow it."""
+    sessions and users are read in one query each where the engine and backend allow it (and the
+    users of token streams in one more query, only when there are any)."""
     owners = list(owners)
-    sessions = _sessions({owner.session_key for owner in owners})
+    by_token = [owner for owner in owners if owner.session_key is None]
+    result = _sessions_signed_in([owner for owner in owners if owner.session_key is not None])
+    if by_token:
+        users = token_users(by_token)
+        result.update({owner: users[owner] is not None for owner in by_token})
+    return result
+
+
+def _sessions_signed_in(owners: list[Owner]) -> dict[Owner, bool]:
+    if not owners:
+        return {}
+    sessions = _sessions({owner.session_key for owner in owners if owner.session_key is not None})
     wanted: dict[str, set[str]] = {}
     for owner in owners:
-        data = sessions.get(owner.session_key, {})
+        data = sessions.get(owner.session_key or "", {})
         if str(data.get(SESSION_KEY)) == owner.user_pk and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS:
             wanted.setdefault(data[BACKEND_SESSION_KEY], set()).add(owner.user_pk)
     users = {path: _users(path, ids) for path, ids in wanted.items()}
     result = {}
     for owner in owners:
-        data = sessions.get(owner.session_key, {})
+        data = sessions.get(owner.session_key or "", {})
         user = users.get(data.get(BACKEND_SESSION_KEY, ""), {}).get(owner.user_pk)
         result[owner] = user is not None and str(data.get(SESSION_KEY)) == owner.user_pk and _hash_matches(user, data)
     return result
@@ -102,8 +127,64 @@ def _hash_matches(user: Any, data: dict[str, Any]) -> bool:
     return any(constant_time_compare(stored, fallback) for fallback in user.get_session_auth_fallback_hash())
 
 
+# -- streams opened with a token: checked by user, with no session ----------------------------------
+
+
+def auth_digest(auth_hash: str) -> str:
+    """What a token carries of its user's session auth hash: a digest, so the hash itself never
+    travels in a URL. (The hash is keyed with SECRET_KEY: knowing the digest reveals nothing.)"""
+    return hashlib.sha256(f"inbox.sse.tokens.auth:{auth_hash}".encode()).hexdigest()[:32]
+
+
+def current_auth_digest(user: Any) -> str:
+    """The digest a token for ``user`` carries now; "" for a user model without an auth hash."""
+    if not hasattr(user, "get_session_auth_hash"):
+        return ""
+    return auth_digest(user.get_session_auth_hash())
+
+
+def token_users(owners: Iterable[Owner]) -> dict[Owner, Any | None]:
+    """For each token owner, its user if that user still exists, is active and has the auth hash
+    the token was issued under (or a SECRET_KEY_FALLBACKS one, as Django accepts); else None.
+    One query for all of them."""
+    owners = list(owners)
+    found = _users_by_pk({owner.user_pk for owner in owners})
+    result: dict[Owner, Any | None] = {}
+    for owner in owners:
+        user = found.get(owner.user_pk)
+        result[owner] = user if user is not None and _digest_matches(user, owner.auth_digest) else None
+    return result
+
+
+def _users_by_pk(ids: set[str]) -> dict[str, Any]:
+    """The users among ``ids`` (primary keys as strings), by that string; ids the user model's
+    primary key cannot take are skipped, not an error."""
+    model = get_user_model()
+    valid = set()
+    for user_id in ids:
+        try:
+            model._meta.pk.to_python(user_id)
+        except (ValidationError, ValueError, TypeError):
+            continue
+        valid.add(user_id)
+    if not valid:
+        return {}
+    found = model._default_manager.in_bulk(list(valid))
+    return {str(pk): user for pk, user in found.items()}
+
+
+def _digest_matches(user: Any, digest: str) -> bool:
+    if not getattr(user, "is_active", True):
+        return False
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    if constant_time_compare(digest, auth_digest(user.get_session_auth_hash())):
+        return True
+    return any(constant_time_compare(digest, auth_digest(fallback)) for fallback in user.get_session_auth_fallback_hash())
+
+
 class SessionChecks(TickBatcher["Owner", bool]):
-    """The session checks of every stream woken in the same tick, in one thread hop."""
+    """The session (or token user) checks of every stream woken in the same tick, in one thread hop."""
 
     def read(self, keys: list[Owner]) -> dict[Owner, bool]:
         return signed_in_all(keys)

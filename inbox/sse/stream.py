@@ -2,14 +2,19 @@
 
 The database is the truth: an event only means "this recipient changed" (plus, for new
 notifications, a short preview for their toast). A stream lives only as long as the session
-that opened it: it re-checks the session at every heartbeat and before every delivery. On every (re)connect the stream sends the current
+that opened it (or, opened with a token, while its user stays active with the same password): it
+re-checks that at every heartbeat and before every delivery. On every (re)connect the stream sends the current
 badge first; after events it re-reads the counts, so a lost or coalesced event never leaves a
 wrong badge. Streams woken together (a broadcast) share one query for their counts.
+
+Two formats: ``html`` (the default: ``badge``, ``toast`` and ``inbox`` events, fragments for htmx)
+and ``json`` for native apps and single-page front ends (``counts`` and ``notification`` events).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import time
@@ -31,6 +36,8 @@ from inbox.sse.db import healthy
 from inbox.sse.limits import Ticket
 
 HEARTBEAT = b": ping\n\n"
+#: What ``?format=`` may ask for: fragments for htmx (the default) or data.
+FORMATS = ("html", "json")
 
 
 def sse(event: str, data: str) -> bytes:
@@ -43,13 +50,17 @@ class InboxStream:
     """The event stream for one request's recipients."""
 
     def __init__(self, recipients: Sequence[Any], *, owner: sessions.Owner | None = None,
-                 ticket: Ticket | None = None) -> None:
+                 ticket: Ticket | None = None, format: str = "html") -> None:
+        if format not in FORMATS:
+            raise ValueError(f"Unknown stream format {format!r}: expected one of {', '.join(FORMATS)}.")
         self.recipients = list(recipients)
         self.keys: list[Key] = []
         #: The session user that opened the stream; None (a custom resolver) skips session checks.
         self.owner = owner
         #: This stream's place under the per-session and per-user caps; released when it ends.
         self.ticket = ticket
+        #: "html" (badge, toast and inbox fragments) or "json" (counts and notification data).
+        self.format = format
 
     def prepare(self) -> list[str]:
         """Resolve the recipients' keys; returns the broker channels. Sync: it may query content types."""
@@ -62,11 +73,20 @@ class InboxStream:
         return f"retry: {int(conf.get('SSE_RETRY_MS'))}\n\n".encode() + self.badge(counts)
 
     def badge(self, counts: stats.Counts) -> bytes:
+        """The counts as this stream's format shows them: the badge fragment, or ``counts`` JSON."""
+        if self.format == "json":
+            return _counts_event(counts)
         return _badge_event(counts, get_language())
 
     def render(self, batch: Sequence[Event], counts: stats.Counts, details: Sequence[dict[str, Any]]) -> bytes:
-        """One burst of events: a fresh badge, toasts for what is new, and an inbox refresh."""
+        """One burst of events: a fresh badge, toasts for what is new, and an inbox refresh
+        (json: the counts, and the new notifications' data when there are any)."""
         silent = [payload for event in batch for payload in event.silent]
+        if self.format == "json":
+            data = [self.badge(counts)]
+            if details or silent:
+                data.append(sse("notification", json.dumps([*details, *silent])))
+            return b"".join(data)
         out = [self.badge(counts), *self.toasts(list(details), silent), sse("inbox", "changed")]
         if conf.get("EVENT_DATA") and (details or silent):
             out.append(sse("notification", json.dumps([*details, *silent])))
@@ -133,6 +153,7 @@ class InboxStream:
             self.ticket.release()
 
     async def signed_in(self) -> bool:
+        """Whether the session (or, for a token stream, the user) that opened the stream still holds."""
         return self.owner is None or await sessions.checks().signed_in(self.owner)
 
     def signed_in_now(self) -> bool:
@@ -232,6 +253,12 @@ def _batcher() -> CountsBatcher:
     batcher = CountsBatcher.for_loop()
     assert isinstance(batcher, CountsBatcher)
     return batcher
+
+
+@functools.lru_cache(maxsize=512)
+def _counts_event(counts: stats.Counts) -> bytes:
+    """The counts as JSON: ``{"total": 3, "unread": 2, "unseen": 1, "read": 1, ...}``."""
+    return sse("counts", json.dumps(dataclasses.asdict(counts)))
 
 
 @functools.lru_cache(maxsize=512)
