@@ -71,8 +71,8 @@ $(LOWEST)/.installed: pyproject.toml tests/lowest.py | system-deps
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
-	$(LOWEST)/bin/python tests/lowest.py redis > $(LOWEST)/constraints.txt
-	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e ".[test,redis]"
+	$(LOWEST)/bin/python tests/lowest.py redis drf > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e ".[test,redis,drf]"
 	touch $@
 
 test-lowest: $(LOWEST)/.installed

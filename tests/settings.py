@@ -11,7 +11,7 @@ from typing import Any
 
 import dj_database_url
 
-SECRET_KEY = "tests-only"
+SECRET_KEY = "tests-only-and-long-enough-for-an-hmac-sha256-key"  # PyJWT warns under 32 bytes
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "template_partials",
     "inbox",
     "inbox.contrib.messages",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "tests.testapp",
 ]
 MIDDLEWARE = [
@@ -82,3 +85,14 @@ TEMPLATES = [
 ]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 INBOX: dict = {}
+
+# The JSON API (inbox.contrib.drf) under every authentication the docs promise: sessions (with
+# CSRF), DRF's tokens and simplejwt's JWTs; each test picks one.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}

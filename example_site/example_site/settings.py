@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "template_partials",
     "inbox",
     "inbox.contrib.messages",
+    "rest_framework",
+    "rest_framework.authtoken",
     "django_tasks_db",
     "demo",
 ]
@@ -96,3 +98,14 @@ if os.environ.get("INBOX_REDIS_URL"):
 
 # django.contrib.messages with persistent levels: inbox.contrib.messages (docs/messages.md).
 MESSAGE_STORAGE = "inbox.contrib.messages.storage.PersistentStorage"
+
+# The JSON API (docs/api.md) at /api/inbox/: sessions for the browsable API, DRF tokens (POST
+# /api/token/ with a username and password) for scripts and apps, and HTTP Basic so that
+# `curl -u alice:inbox-demo` works against the demo (over HTTPS only, on a real site).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
