@@ -6,6 +6,16 @@ Each peer gets a virtualenv of its own under .venv-peers/ (never the project's),
 Django. Every system runs the same workloads (bench/peers/workload.py) on the same database:
 SQLite, and a PostgreSQL this runner starts itself. Systems alternate run by run; the table
 shows medians and our-vs-peer ratios.
+
+A shorter run, to check a change (not for BENCHMARKS.md):
+
+    INBOX_PEERS_ONLY=ours,wc,postgresql python -m bench.peers.run --repeat 1
+
+INBOX_PEERS_ONLY is a comma-separated list of systems (ours, community, hq, wc; ours is always
+run) and/or databases (sqlite, postgresql); what it leaves out is not run, the Chromium live
+measurement is skipped, and the raw numbers go to bench/results/peers-partial.json instead of
+peers.json; --write is refused. Every workload still runs at its full size: sizes are what the
+table compares.
 """
 
 from __future__ import annotations
@@ -29,12 +39,29 @@ VENVS = ROOT / ".venv-peers"
 PEERS = {
     "community": "django-notifications-community==1.12.3",
     "hq": "django-notifications-hq==1.8.3",
-    "wc": "wc-django-notifications==0.3.3",
+    # Its "drf" extra (djangorestframework, django-filter<23, wc-shortcodes) for its JSON list.
+    "wc": "wc-django-notifications[drf]==0.3.3",
 }
 COMMON = ["Django>=5.2,<6", "psycopg[binary]>=3.1", "dj-database-url>=2.1"]
 REPEAT = 3
 RUN_TIMEOUT_S = 240
 RAW = ROOT / "bench" / "results" / "peers.json"  # every run's numbers (git-ignored)
+SYSTEMS = ["ours", "community", "hq", "wc"]
+DATABASES = ["sqlite", "postgresql"]
+ONLY = "INBOX_PEERS_ONLY"
+NOT_SELECTED = {"skip": f"not run ({ONLY})"}
+
+
+def selection() -> tuple[list[str], list[str]]:
+    """The systems and databases INBOX_PEERS_ONLY keeps (all of them when it is unset)."""
+    words = {word.strip() for word in os.environ.get(ONLY, "").split(",") if word.strip()}
+    unknown = words - set(SYSTEMS) - set(DATABASES)
+    if unknown:
+        raise SystemExit(f"{ONLY}: unknown {', '.join(sorted(unknown))}; "
+                         f"use any of {', '.join(SYSTEMS + DATABASES)}")
+    systems = [s for s in SYSTEMS if s == "ours" or s in words] if words & set(SYSTEMS) else SYSTEMS
+    databases = [d for d in DATABASES if d in words] or DATABASES
+    return systems, databases
 
 
 def python_for(system: str) -> str:
@@ -43,16 +70,20 @@ def python_for(system: str) -> str:
     return str(VENVS / system / "bin" / "python")
 
 
-def ensure_venvs() -> dict[str, str]:
+def ensure_venvs(systems: list[str] | None = None) -> dict[str, str]:
+    """Each peer's virtualenv, (re)installed when what it should hold changed since the last install."""
     versions = {}
     for system, requirement in PEERS.items():
+        if systems is not None and system not in systems:
+            continue
         venv = VENVS / system
         marker = venv / ".installed"
-        if not marker.exists() or marker.read_text() != requirement:
+        wanted = " ".join([*COMMON, requirement])  # a changed extra or common pin reinstalls too
+        if not marker.exists() or marker.read_text() != wanted:
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *COMMON, requirement],
                            check=True)
-            marker.write_text(requirement)
+            marker.write_text(wanted)
         versions[system] = requirement
     return versions
 
@@ -60,6 +91,7 @@ def ensure_venvs() -> dict[str, str]:
 def run_once(system: str, database_url: str) -> dict[str, Any]:
     env = {**os.environ, "INBOX_BENCH_SYSTEM": system, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    started = time.monotonic()
     try:
         result = subprocess.run([python_for(system), "-m", "bench.peers.workload"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
@@ -68,7 +100,7 @@ def run_once(system: str, database_url: str) -> dict[str, Any]:
     lines = result.stdout.strip().splitlines()
     if result.returncode or not lines:
         return {"load_error": (result.stderr.strip().splitlines() or ["no output"])[-1][:200]}
-    return json.loads(lines[-1])
+    return {**json.loads(lines[-1]), "run_seconds": round(time.monotonic() - started, 1)}
 
 
 def floor_executemany(database_url: str) -> float:
@@ -122,13 +154,16 @@ def main() -> int:
     from tests.services import postgres
 
     started = time.monotonic()
-    versions = ensure_venvs()
-    systems = ["ours", "community", "hq", "wc"]
+    systems, databases = selection()
+    limited = bool(os.environ.get(ONLY))
+    if limited and args.write:
+        raise SystemExit(f"{ONLY} is set: a partial run is not written to {args.write}")
+    versions = ensure_venvs(systems)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     floors: dict[str, float] = {}
     raw: dict[str, Any] = {}
     with postgres() as pg_url:
-        for kind in ("sqlite", "postgresql"):
+        for kind in databases:
             runs: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
             for repetition in range(args.repeat):
                 order = systems if repetition % 2 == 0 else list(reversed(systems))  # alternate run by run
@@ -142,13 +177,17 @@ def main() -> int:
             raw[kind] = runs
     from bench.peers import browser
 
-    try:
-        live = browser.measure()
-    except Exception as error:  # reported, not hidden
-        live = {"error": f"{type(error).__name__}: {error}"}
-    text = report(results, floors, versions, time.monotonic() - started, live)
-    RAW.parent.mkdir(exist_ok=True)
-    RAW.write_text(json.dumps({"raw": raw, "floors": floors, "live": live}, indent=1))
+    if limited:
+        live = {"error": f"skipped ({ONLY} is set)"}
+    else:
+        try:
+            live = browser.measure()
+        except Exception as error:  # reported, not hidden
+            live = {"error": f"{type(error).__name__}: {error}"}
+    text = report(results, floors, versions, time.monotonic() - started, live, repeat=args.repeat)
+    raw_file = RAW.with_name("peers-partial.json") if limited else RAW
+    raw_file.parent.mkdir(exist_ok=True)
+    raw_file.write_text(json.dumps({"raw": raw, "floors": floors, "live": live}, indent=1))
     print(text)
     if args.write:
         replace_section(args.write, "peers", text)
@@ -164,8 +203,31 @@ ROWS = [
     ("count_100000_warm", "unread count, recipient with 100,000 (warm)", "ms", 1),
     ("list_10000", "first page of the unread list (25), recipient with 10,000", "ms", 1),
     ("list_100000", "first page of the unread list (25), recipient with 100,000", "ms", 1),
+    ("api_list_10000", "API list, first page (25), recipient with 10,000", "ms", 1),
+    ("api_list_100000", "API list, first page (25), recipient with 100,000", "ms", 1),
     ("mark_all_read_10000", "mark all read: 10,000", "s", 1),
     ("mark_all_read_100000", "mark all read: 100,000", "s", 1),
+]
+API_NOTES = [
+    "**API list rows.** A GET of each package's own JSON list (every notification of the signed-in",
+    "owner, newest first) through Django's test `Client`, first page of 25 rows, 10 times per run:",
+    "ours is `inbox.contrib.drf`'s `notifications/list/`, wc's is `wcd_notifications.contrib.drf`'s",
+    "`notifications/list/` (with its `[drf]` extra: DRF, django-filter, wc-shortcodes). The pagers differ:",
+    "",
+    "- ours pages by cursor on `(sent_at, id)` with no `COUNT(*)` (its default when a site sets no",
+    "  `DEFAULT_PAGINATION_CLASS`);",
+    "- wc has no pager of its own: without a setting its list returns every row in one response, so it",
+    "  runs with `REST_FRAMEWORK = {\"DEFAULT_PAGINATION_CLASS\": \"rest_framework.pagination.PageNumberPagination\",",
+    "  \"PAGE_SIZE\": 25}`, the setting a site must add to page it at all; `PageNumberPagination`, the",
+    "  only pager its views work with, runs a `COUNT(*)` of the owner's rows on every page.",
+    "- wc's inbox for these rows: its `send()` is too slow to fill 100,000 (see its `not run` rows), and",
+    "  stamps every row of one call with one time, which its list sorts by first (on such an inbox the first",
+    "  page sorts every row: about 0.5 s at 100,000). So at both sizes these rows get an inbox of their own,",
+    "  filled by `bulk_create` of its own `Notification` rows with its UNREAD flag, sent one second apart,",
+    "  bypassing `send()`. Ours is the inbox its other rows use (also `bulk_create`, then its stats recount).",
+    "- community and hq have no list API: their `api/all_list/?max=N` is the polling widget's feed of the",
+    "  latest N (at most 100) with no further pages, so it is not counted as one.",
+    "",
 ]
 LABELS = {"ours": "django-htmx-inbox", "community": "community 1.12", "hq": "hq 1.8.3", "wc": "wc 0.3"}
 
@@ -199,14 +261,14 @@ def ratio(ours: Any, peer: Any) -> str:
 
 
 def report(results: dict[str, dict[str, dict[str, Any]]], floors: dict[str, float], versions: dict[str, str],
-           seconds: float, live: dict[str, Any]) -> str:
+           seconds: float, live: dict[str, Any], repeat: int = REPEAT) -> str:
     import django
 
     lines = [
         "## Against the peers",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Django {django.get_version()} for every system; medians of {REPEAT} runs per system, systems alternating "
+        f"Django {django.get_version()} for every system; medians of {repeat} runs per system, systems alternating "
         f"run by run, each run on a fresh database. The whole comparison took {seconds / 60:.1f} min.",
         f"Peers: {', '.join(versions.values())}, each in its own virtualenv (`.venv-peers/`).",
         "Reproduce: `make bench` (or `python -m bench.peers.run --write BENCHMARKS.md`).",
@@ -214,8 +276,9 @@ def report(results: dict[str, dict[str, dict[str, Any]]], floors: dict[str, floa
         "working peer's time divided by ours (above 1× means we are faster).",
         "",
     ]
-    for kind, by_system in results.items():
+    for kind, measured in results.items():
         title = "SQLite" if kind == "sqlite" else "PostgreSQL"
+        by_system = {system: measured.get(system, NOT_SELECTED) for system in SYSTEMS}
         peers = [s for s in ("community", "hq", "wc")]
         lines += [f"### {title}", "", "| workload | " + " | ".join(LABELS[s] for s in ["ours", *peers])
                   + " | best peer ÷ ours |", "|---|" + "---|" * (len(peers) + 2)]
@@ -234,6 +297,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]], floors: dict[str, floa
             if "load_error" in by_system[system]:
                 lines.append(f"- {LABELS[system]} does not load: `{by_system[system]['load_error']}`")
         lines.append("")
+    lines += API_NOTES
     lines += [
         "### Live delivery",
         "",

@@ -17,6 +17,11 @@ class System:
     apps: list[str] = []
     settings: dict[str, Any] = {}
     list_path: str | None = None  # the package's own unread list, or None (then a queryset is used)
+    #: The package's own JSON list endpoint (all of the recipient's notifications, first page), or
+    #: None when it has no API: the "API list" rows then say "no equivalent".
+    api_list_path: str | None = None
+    #: Measure the API list on an inbox of its own, filled by api_fill, at every size.
+    api_separate_inbox = False
     postgres_only = False
     #: Largest inbox the workloads build, and largest fan-out sent, for this system.
     max_inbox = 100_000
@@ -31,6 +36,10 @@ class System:
     def fill(self, user: Any, actor: Any, count: int) -> None:
         """``count`` unread notifications for ``user``, the fastest way the package allows."""
         raise NotImplementedError
+
+    def api_fill(self, user: Any, actor: Any, count: int) -> None:
+        """The inbox for the API row when it has one of its own (see ``api_separate_inbox``)."""
+        self.fill(user, actor, count)
 
     def unread_count(self, user: Any) -> int:
         raise NotImplementedError
@@ -47,13 +56,15 @@ class System:
 
 class Ours(System):
     name, label = "ours", "django-htmx-inbox"
-    apps = ["django_htmx", "template_partials", "inbox"]
+    apps = ["django_htmx", "template_partials", "inbox", "rest_framework"]
     list_path = "/inbox/?status=unread"
+    # inbox.contrib.drf with no REST_FRAMEWORK setting: its own cursor pagination, 25 rows, no COUNT.
+    api_list_path = "/api/inbox/notifications/list/"
 
     def urls(self):
         from django.urls import include, path
 
-        return [path("inbox/", include("inbox.urls"))]
+        return [path("inbox/", include("inbox.urls")), path("api/inbox/", include("inbox.contrib.drf.urls"))]
 
     def fanout(self, message, users, actor):
         from inbox.services import notifier
@@ -141,14 +152,33 @@ class HQ(Community):
 
 class WC(System):
     name, label = "wc", "wc-django-notifications 0.3"
-    apps = ["wcd_notifications"]
+    # Its README's DRF setup: the contrib app, django-filter and DRF (the "[drf]" extra, see run.PEERS).
+    apps = ["wcd_notifications", "wcd_notifications.contrib.drf", "django_filters", "rest_framework"]
+    # Without a pagination setting its list returns every row (100,000 in one response); this is
+    # the setting a site must add to page it at all, and PageNumberPagination is the only pager it
+    # works with (it counts the recipient's rows on every page).
+    settings = {"REST_FRAMEWORK": {"DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+                                   "PAGE_SIZE": 25}}
     postgres_only = True
-    list_path = None  # only a DRF API (needs djangorestframework): its queryset is measured instead
+    list_path = None  # no unread page of its own (only the JSON API below): its queryset is measured instead
+    api_list_path = "/api/v1/notifications/notifications/list/"
+    # Its list orders by ordering_field (sent_at in ms) first, and fill()'s send() stamps all 10,000
+    # rows of a call with one time: on that inbox the first page sorts every row (about 0.5 s at
+    # 100,000, against 0.1 ms when the times differ). So the API row gets an inbox of its own that
+    # filled over time, at both sizes (api_fill below).
+    api_separate_inbox = True
     # send() prepares and signals per row and change_flags() loads every row into Python: 100,000
-    # would take several minutes per run, so only 10,000 is measured. After a send to 10,000
+    # would take several minutes per run, so only 10,000 is measured (but for the API row: see
+    # api_fill). After a send to 10,000
     # recipients its stats collection ran a DELETE with a 10,000-way OR for over six minutes.
     max_inbox = 10_000
     max_fanout = 1_000
+
+    def urls(self):
+        from django.urls import include, path
+        from wcd_notifications.contrib.drf.views import make_urlpatterns
+
+        return [path("api/v1/notifications/", include(make_urlpatterns()))]
 
     def fanout(self, message, users, actor):
         from wcd_notifications.services import notifier
@@ -160,6 +190,35 @@ class WC(System):
 
         for start in range(0, count, 10_000):
             notifier.send("n", [user] * min(10_000, count - start), actor=actor, batch_size=5000)
+
+    def api_fill(self, user, actor, count):
+        # This bypasses its send() (its per-row prepare(), preparation pipeline, signals and so its
+        # Stats), which is too slow for 100,000 rows (see max_inbox): its own Notification rows go
+        # straight in by bulk_create, in batches, carrying what send() writes for each (the UNREAD
+        # flag, ordering_field from sent_at, data["actual_now"]). Used only for the API list row;
+        # the list reads no Stats.
+        from datetime import timedelta
+
+        from django.contrib.contenttypes.models import ContentType
+        from django.utils import timezone
+        from wcd_notifications.models import Notification
+
+        now = timezone.now()
+        row = {
+            "recipient_content_type": ContentType.objects.get_for_model(user), "recipient_object_id": str(user.pk),
+            "actor_content_type": ContentType.objects.get_for_model(actor), "actor_object_id": str(actor.pk),
+            "message": "n",
+        }
+
+        def one(i):
+            # Sent one second apart, oldest first: an inbox that filled over time, one send() per
+            # notification (ours' fill also gives every row its own time).
+            sent_at = now - timedelta(seconds=count - i)
+            return Notification(**row, flags=[Notification.Readability.UNREAD], sent_at=sent_at, created_at=sent_at,
+                                data={"actual_now": sent_at.isoformat()}, ordering_field=int(sent_at.timestamp() * 1000))
+
+        for start in range(0, count, 5000):
+            Notification.objects.bulk_create([one(i) for i in range(start, min(start + 5000, count))])
 
     def unread_count(self, user):
         from django.db.models import Sum
