@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -114,3 +115,20 @@ def redis_broker(redis_server, settings):
 def fast_streams(settings):
     """Short heartbeats and WSGI stream lifetimes, so stream tests finish quickly."""
     settings.INBOX = {**settings.INBOX, "SSE_HEARTBEAT": 0.2, "SSE_WSGI_SECONDS": 1, "SSE_MIN_INTERVAL": 0}
+
+
+@pytest.fixture
+def session_check_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Each call of ``inbox.sse.sessions.signed_in_all`` (the owners it checked), still checking for real."""
+    from inbox.sse import sessions
+
+    calls: list[list[Any]] = []
+    original = sessions.signed_in_all
+
+    def counting(owners: Any) -> Any:
+        owners = list(owners)
+        calls.append(owners)
+        return original(owners)
+
+    monkeypatch.setattr(sessions, "signed_in_all", counting)
+    return calls

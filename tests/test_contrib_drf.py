@@ -23,7 +23,7 @@ from inbox.contrib.drf.urls import make_urlpatterns
 from inbox.contrib.drf.views import NotificationListView
 from inbox.flags import Flag
 from inbox.models import Notification, Stats
-from inbox.services import manager, notifier
+from inbox.services import notifier
 from inbox.stats import recount
 from tests.testapp.models import Article, Document, Tag, Team
 

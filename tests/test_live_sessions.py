@@ -98,16 +98,8 @@ def test_a_stolen_cookie_stops_reading_after_logout(alice, broker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_streams_woken_together_check_their_sessions_in_one_thread_hop(alice, bob, monkeypatch):
-    calls: list[list[sessions.Owner]] = []
-    original = sessions.signed_in_all
-
-    def counting(owners):
-        owners = list(owners)
-        calls.append(owners)
-        return original(owners)
-
-    monkeypatch.setattr(sessions, "signed_in_all", counting)
+def test_streams_woken_together_check_their_sessions_in_one_thread_hop(alice, bob, session_check_calls):
+    calls = session_check_calls
     alice_client, bob_client = Client(), Client()
     alice_client.force_login(alice)
     bob_client.force_login(bob)

@@ -468,16 +468,8 @@ def test_token_and_session_streams_are_checked_together_in_three_queries(alice, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_streams_woken_together_are_checked_in_one_thread_hop(alice, bob, monkeypatch):
-    calls: list[list[sessions.Owner]] = []
-    original = sessions.signed_in_all
-
-    def counting(owners):
-        owners = list(owners)
-        calls.append(owners)
-        return original(owners)
-
-    monkeypatch.setattr(sessions, "signed_in_all", counting)
+def test_token_streams_woken_together_are_checked_in_one_thread_hop(alice, bob, session_check_calls):
+    calls = session_check_calls
     a = grant_of(tokens.issue(alice)).owner
     b = grant_of(tokens.issue(bob)).owner
     checker = sessions.SessionChecks()
