@@ -130,9 +130,10 @@ class Notification(models.Model):
         result: set[enum.Enum] = {
             flag for flag, field in flagmod.BUILTIN_FIELDS.items() if getattr(self, field) is not None
         }
-        values = self.custom_flag_values()
-        if values:
-            result.update(flag for flag in self.flags_registry.custom() if flag.value in values)
+        custom = self.flags_registry.custom()
+        if custom:  # no site flags registered: nothing to read (and no query)
+            values = self.custom_flag_values()
+            result.update(flag for flag in custom if flag.value in values)
         return frozenset(result)
 
     def custom_flag_values(self) -> frozenset[int]:
@@ -145,7 +146,10 @@ class Notification(models.Model):
         return frozenset(row.value for row in self.custom_flag_rows.all())
 
     def has_flag(self, flag: flagmod.FlagLike) -> bool:
-        return self.flags_registry.get(flag) in self.flags
+        member = self.flags_registry.get(flag)
+        if flagmod.is_builtin(member):  # a timestamp of the row itself: never a query
+            return getattr(self, flagmod.BUILTIN_FIELDS[flagmod.Flag(member.value)]) is not None
+        return member.value in self.custom_flag_values()
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         # The flags a send gave it may have changed since: read them from the rows again.

@@ -21,3 +21,12 @@ def forbid_unstar(change):
     from inbox.flags import Flag
 
     return type(change)(**{**change.__dict__, "remove": change.remove - {Flag.STARRED}})
+
+
+def flag_thousand(notifications):
+    """Gives every notification the site flag 1000, which the send itself did not ask for."""
+    from inbox.models import set_known_custom_flags
+
+    for notification in notifications:
+        set_known_custom_flags(notification, frozenset({1000}))
+    return notifications

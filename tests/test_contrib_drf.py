@@ -131,7 +131,8 @@ def test_list_pages_by_cursor_without_counting(api: APIClient, alice: User) -> N
     assert uids(second) == [str(sent[2].uid), str(sent[3].uid)]
 
 
-@pytest.mark.parametrize("query", [{"cursor": "not-a-cursor"}, {"page_size": "0"}, {"page_size": "many"},
+@pytest.mark.parametrize("query", [{"cursor": "not-a-cursor"}, {"cursor": "cD1nYXJiYWdl"},  # p=garbage
+                                   {"cursor": "bz0xJnI9MSZwPXg="}, {"page_size": "0"}, {"page_size": "many"},
                                    {"page_size": "101"}])
 def test_bad_paging_is_a_400_naming_it(api: APIClient, query: dict[str, str]) -> None:
     response = api.get(API + "notifications/list/", query)
@@ -150,6 +151,10 @@ BAD_FILTERS = [
     ("target_types", "auth.nosuch"),
     ("sent_at_before", "yesterday"),
     ("sent_at_after", "2026-13-40T00:00"),
+    ("sent_at_before", "0001-01-01T00:00:00+05:00"),  # no UTC value
+    ("sent_at_after", "9999-12-31T23:59:59-05:00"),
+    ("actors", "auth.user~\x00"),
+    ("targets", "auth.user~1\x07"),
     ("is_sent", "maybe"),
     ("is_root", "2"),
     ("parents", "not-a-uid"),

@@ -440,3 +440,40 @@ def test_concurrent_writers_keep_custom_counts_exact(is_postgres):
         assert_stats_match_recount()
     finally:
         Notification.flags_registry.remove(Wide)
+
+
+def test_a_filter_across_a_join_counts_each_notification_once(alice, bob, wide):
+    """Regression: a notification matched twice through a join (two of its flag rows) was counted
+    twice in Stats, though changed or deleted once."""
+    notifier.send("both", [alice], flags=[wide.ZERO, wide.THOUSAND])
+    notifier.send("one", [alice], flags=[wide.ZERO])
+    notifier.send("none", [alice, bob])
+    through_rows = Notification.objects.filter(custom_flag_rows__value__in=[wide.ZERO, wide.THOUSAND])
+    assert manager.change_flags(through_rows, add=[Flag.READ, wide.MINUS_SEVEN]) == 2
+    assert stats_of(alice).read == 2 and custom_counts(alice)[str(wide.MINUS_SEVEN.value)] == 2
+    assert_stats_match_recount()
+    assert manager.delete(Notification.objects.filter(custom_flag_rows__value__in=[wide.ZERO, wide.MINUS_SEVEN])) == 2
+    assert stats_of(alice).total == 1
+    assert_stats_match_recount()
+
+
+def test_flags_a_pipeline_step_gives_are_stored_as_counted(alice, wide, settings):
+    """Regression: Stats counted a step's flags while no flag row was written."""
+    settings.INBOX = {"PREPARATION_PIPELINE": ["tests.pipelines.flag_thousand"]}
+    notifier.send("a", [alice])
+    assert Notification.objects.flagged(wide.THOUSAND).count() == 1
+    assert custom_counts(alice) == {"1000": 1}
+    assert_stats_match_recount()
+
+
+def test_built_in_flags_of_a_loaded_row_cost_no_query(alice, wide, django_assert_num_queries):
+    notifier.send("read", [alice], flags=[Flag.READ])
+    [loaded] = Notification.objects.all()
+    with django_assert_num_queries(0):
+        assert loaded.has_flag(Flag.READ) and not loaded.has_flag(Flag.STARRED)
+    Notification.flags_registry.remove(wide)
+    try:
+        with django_assert_num_queries(0):  # no site flags registered: nothing to read
+            assert loaded.flags == {Flag.READ}
+    finally:
+        Notification.flags_registry.add(wide)

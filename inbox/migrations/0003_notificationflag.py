@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
                 "constraints": [models.UniqueConstraint(fields=("notification", "value"), name="inbox_flag_unique")],
             },
         ),
-        migrations.RunPython(bits_to_rows, rows_to_bits, elidable=True),
+        migrations.RunPython(bits_to_rows, rows_to_bits, elidable=True, hints={"model_name": "notificationflag"}),
         migrations.RemoveField(
             model_name="notification",
             name="custom_flags",

@@ -306,11 +306,15 @@ def _rerooted(queryset: models.QuerySet) -> models.QuerySet:
     """A plain filter over the same rows, on the database that holds them.
 
     A slice (``[:3]``, ``order_by("?")[:2]``) or a distinct or combined query is fixed to its
-    primary keys first: as a subquery it could pick other rows in each statement.
+    primary keys first: as a subquery it could pick other rows in each statement. A filter across a
+    join (``custom_flag_rows__value__in=[...]``, ``children__isnull=False``) becomes "pk in (that
+    query)": counted through the join, a notification matched twice would count twice in Stats.
     """
     using = dialect.alias()
     if queryset.query.is_sliced or queryset.query.distinct or queryset.query.combinator:
         return Notification.objects.using(using).filter(pk__in=list(queryset.values_list("pk", flat=True)))
+    if len(queryset.query.alias_map) > 1:
+        return Notification.objects.using(using).filter(pk__in=queryset.using(using).order_by().values("pk"))
     return queryset.using(using).order_by()
 
 

@@ -363,8 +363,8 @@ def _insert_prepared(
     for notification in notifications:
         check_length(notification.message)  # a step may have lengthened it
     created = Notification.objects.using(db).bulk_create(notifications, batch_size=batch_size)
-    if custom:
-        _insert_prepared_flags(created, custom, db, batch_size)
+    # Always: a PREPARATION_PIPELINE step may give notifications flags the send itself did not.
+    _insert_prepared_flags(created, custom, db, batch_size)
     deltas = stats.Deltas()
     for (key, state), times in Counter((_key(n), stats.State.of(n)) for n in created).items():
         deltas.add(key, None, state, times)

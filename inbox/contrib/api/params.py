@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any, Protocol
 
 from django.apps import apps
@@ -146,8 +147,13 @@ def _datetime(name: str, value: str) -> datetime:
         parsed = None
     if parsed is None:
         raise BadParameter(name, _("%(value)r is not an ISO 8601 date and time.") % {"value": value})
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
+    try:
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        # Databases store UTC: a time at the calendar's edge with an offset has no UTC value.
+        parsed.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise BadParameter(name, _("%(value)r is out of the range of dates.") % {"value": value}) from None
     return parsed
 
 
@@ -167,7 +173,7 @@ def _objects_q(name: str, prefix: str, values: Iterable[str]) -> Q:
     by_type: dict[int, list[str]] = {}
     for value in values:
         label, tilde, object_id = value.partition("~")
-        if not tilde or not object_id or len(object_id) > 64:
+        if not tilde or not object_id or len(object_id) > 64 or not object_id.isprintable():
             raise BadParameter(name, _("%(value)r is not app_label.model~id.") % {"value": value})
         by_type.setdefault(_content_type(name, label).pk, []).append(object_id)
     query = Q(pk__in=[])

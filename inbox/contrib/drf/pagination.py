@@ -8,9 +8,12 @@ cursor over the ``(recipient, sent_at, id)`` index: the same cost on page 1 and 
 
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -51,10 +54,27 @@ class NewestFirstPagination(CursorPagination):
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
+            cursor = None
+            bad = True
+        else:
+            # The position is compared with sent_at: anything but a date and time is not ours either.
+            bad = cursor is not None and cursor.position is not None and parse_position(cursor.position) is None
+        if bad:
             # A cursor is made by this API; one that does not decode is bad input, not a missing page.
-            raise serializers.ValidationError({self.cursor_query_param: [_("not a cursor from this API.")]}) from None
+            raise serializers.ValidationError({self.cursor_query_param: [_("not a cursor from this API.")]})
+        return cursor
+
+
+def parse_position(position: str) -> datetime | None:
+    try:
+        parsed = parse_datetime(position)
+        if parsed is not None:
+            parsed.astimezone(dt_timezone.utc)  # raises at the calendar's edges
+        return parsed
+    except (ValueError, OverflowError):
+        return None
 
 
 class NumberedPage:
