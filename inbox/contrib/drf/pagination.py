@@ -60,7 +60,7 @@ class NewestFirstPagination(CursorPagination):
             bad = True
         else:
             # The position is compared with sent_at: anything but a date and time is not ours either.
-            bad = cursor is not None and cursor.position is not None and parse_position(cursor.position) is None
+            bad = cursor is not None and cursor.position is not None and parse_position(str(cursor.position)) is None
         if bad:
             # A cursor is made by this API; one that does not decode is bad input, not a missing page.
             raise serializers.ValidationError({self.cursor_query_param: [_("not a cursor from this API.")]})
