@@ -409,8 +409,13 @@
       // Never pull the list from under someone selecting rows, confirming a delete or typing a search.
       if (!results || !window.htmx || $("input[name=uid]:checked", results) || $("[data-inbox-select-page]:checked", results) ||
           $(".inbox-confirm", results) || (document.activeElement && document.activeElement.id === "id_q")) return;
+      // An action on the list is on its way: its answer is the fresh list, with its toast. A refresh
+      // swapped in first would leave that answer without its target, and the toast would be lost.
+      if (results.classList.contains("htmx-request") || $(".htmx-request", results)) return scheduleRefresh();
       // The results are the source too, so this request counts as the kit's own (see fromKit).
-      htmx.ajax("GET", window.location.href, { source: results, target: results, swap: "outerHTML" });
+      var refresh = htmx.ajax("GET", window.location.href, { source: results, target: results, swap: "outerHTML" });
+      // An action clicked meanwhile aborts it (hx-sync="#inbox-results:replace"): not an error.
+      if (refresh && refresh.catch) refresh.catch(function () {});
     }, 250);
   }
 
