@@ -4,7 +4,7 @@
 ``recipient`` and the keys of ``extra``. What a template may read:
 
 - ``{actor}``, ``{target}``...: a model object renders as its ``str()``;
-- ``{actor.username}``: one concrete, non-relational field of that object's model, whose
+- ``{actor.username}``: one concrete, non-relational, non-JSON field of that object's model, whose
   name contains none of the words in ``INBOX["MESSAGE_HIDDEN_FIELDS"]`` (case-insensitive;
   by default ``password``, ``email``, ``token``, ``secret``, ``key``...). ``{actor.pk}``
   names the primary key. Properties, methods, relations (``{target.owner}``), reverse
@@ -164,6 +164,13 @@ def _model_field_value(obj: models.Model, field_name: str, name: str) -> Any:
         )
     field: models.Field = found
     _check_attribute(field_name, field.name)  # "pk" may stand for a hidden field
+    if isinstance(field, models.JSONField):
+        # Printed whole, a JSON document would show every key in it, hidden names ("owner_email") too.
+        raise _error(
+            _("The message field %(field)s reads a JSON field of %(model)s: pass the values it needs in extra."),
+            field_name,
+            model=meta.label,
+        )
     # Read the loaded value rather than through the class, where a subclass's property could
     # stand in for the field; a deferred field loads from the database as usual.
     if field.attname in obj.__dict__:

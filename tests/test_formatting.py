@@ -299,3 +299,10 @@ def test_fuzz_never_leaks_a_hidden_value_and_only_raises_message_format_error(al
             assert secret not in text
 
     check()
+
+
+@pytest.mark.django_db
+def test_a_json_field_is_not_read_whole(document):
+    """Regression (found by the fuzz test): {target.data} printed the whole JSON, hidden keys too."""
+    with pytest.raises(MessageFormatError, match="JSON field"):
+        render("{target.data}", target=document)
