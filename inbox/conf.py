@@ -97,6 +97,23 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_LEASE": 600,
     # The Tasks API backend alias (settings.TASKS) delivery tasks are enqueued on.
     "TASK_BACKEND": "default",
+    # -- inbox.contrib.rules (docs/rules.md) --
+    # The settings.CACHES alias holding the rules' version number. Each process re-reads it at most
+    # every RULES_CACHE_SECONDS (0: at every signal) and reloads its rules when an edit moved it. It must
+    # be a cache the processes share (Redis, Memcached, database): a per-process cache (LocMemCache, the
+    # default) leaves other processes on their old rules (check inbox_rules.W001).
+    "RULES_CACHE": "default",
+    "RULES_CACHE_SECONDS": 1,
+    # A function of no arguments returning the user acting now (or None), for rules whose trigger names
+    # no actor field and whose signal passes no actor. The default reads
+    # inbox.contrib.rules.middleware.CurrentUserMiddleware's request (and acting_as()).
+    "RULES_ACTOR_RESOLVER": "inbox.contrib.rules.middleware.current_user",
+    # Events per subscription (in one transaction) sent as one notification each; past it, one summary
+    # notification ("1,000 projects were updated") with the events' keys in extra["pks"].
+    "RULES_BATCH_SUMMARY": 20,
+    # The TASKS alias rules' tasks go to; None: TASK_BACKEND (the deliveries'). An immediate backend
+    # here renders rules in the process that saved, right after commit (live with the in-process broker).
+    "RULES_TASK_BACKEND": None,
 }
 
 #: Settings whose values are dotted paths (or lists of them), checked at startup.
@@ -108,6 +125,7 @@ DOTTED_PATH_SETTINGS = (
     "TABLE_CLASS",
     "FILTERSET_CLASS",
     "EMAIL_ADDRESS_RESOLVER",
+    "RULES_ACTOR_RESOLVER",
 )
 
 

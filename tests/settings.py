@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "template_partials",
     "inbox",
     "inbox.contrib.messages",
+    "inbox.contrib.rules",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
