@@ -2,9 +2,9 @@
 
 Starts the example site on a free port with a fresh, seeded database (the e2e suite's Site
 helper), drives Debian's Chromium and writes PNGs of the list, detail, preview, bulk selection,
-delete confirmation, persistent messages, a
-message's conversation and empty state at 1280 and 390 px, light and dark, into docs/screenshots/,
-and the light 1280 list into docs/screenshot.png (the README's picture).
+delete confirmation, persistent messages, a message's conversation, a rule's notification with
+what changed, the demo's project page and empty state at 1280 and 390 px, light and dark, into
+docs/screenshots/, and the light 1280 list into docs/screenshot.png (the README's picture).
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ def empty(page: Page, site: Site) -> None:
 
 
 SHOTS: dict[str, Callable[[Page, Site], None]] = {
+    # The rule first: it replaces its one notification each time, so every list shows the same rows.
+    "rule": states.open_rule,
     "list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
     "bulk": states.open_selection, "confirm": states.open_confirm, "messages": states.open_messages,
-    "conversation": states.open_conversation, "empty": empty,
+    "conversation": states.open_conversation, "project": states.open_project,
+    "empty": empty,
 }
 
 

@@ -89,3 +89,47 @@ def open_conversation(page: Page, site: Site) -> None:
         + "print(first.uid)"
     )
     page.goto(f"{site.url}/inbox/{uid}/")
+
+
+# The demo's notification rule (seed_demo): bob moves a project alice is a member of from "In progress"
+# to "In review", as a request of his would (acting_as: the actor), and the task worker runs the rule.
+# The rule's earlier notifications go first (through the manager, so the bell's count stays true):
+# each picture shows one.
+_RULE = """
+from django.contrib.auth.models import User
+from demo.models import Project
+from inbox.contrib.rules.middleware import acting_as
+from inbox.models import Notification
+from inbox.services import manager
+manager.delete(Notification.objects.filter(category="projects"))
+Project.objects.filter(name="Apollo").update(status=Project.Status.IN_PROGRESS)  # no signal: not news
+project = Project.objects.get(name="Apollo")
+project.status = Project.Status.IN_REVIEW
+with acting_as(User.objects.get(username="bob")):
+    project.save()
+"""
+
+
+def run_tasks(site: Site) -> None:
+    """What ``make demo``'s task worker does: run the queued tasks (a rule's rendering and sending)."""
+    site.manage("db_worker", "--batch", "--no-startup-delay", "--interval", "0", "--no-reload")
+
+
+def open_rule(page: Page, site: Site) -> None:
+    """A notification from the demo's rule ("a project's status changed"): its detail page with the
+    "Changes" section, the old status struck and the new one beside it."""
+    site.python(_RULE)
+    run_tasks(site)
+    uid = site.python(
+        "from django.contrib.auth.models import User; from inbox.models import Notification; "
+        "print(Notification.objects.recipients([User.objects.get(username='alice')]).filter(category='projects')"
+        ".order_by('-sent_at', '-id').first().uid)"
+    )
+    page.goto(f"{site.url}/inbox/{uid}/")
+    page.locator(".inbox-changes").scroll_into_view_if_needed()  # on a phone it is below the fold
+
+
+def open_project(page: Page, site: Site) -> None:
+    """The demo's project page, with the status form the rule listens to."""
+    pk = site.python("from demo.models import Project; print(Project.objects.get(name='Apollo').pk)")
+    page.goto(f"{site.url}/projects/{pk}/")

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
+from demo.models import Project
 from inbox.models import Level
 
 
@@ -18,3 +19,12 @@ class SendTestForm(forms.Form):
         widget=forms.CheckboxSelectMultiple, label=_("Also deliver by"),
         help_text=_("The task worker that make demo starts prints both in its terminal."),
     )
+
+
+class ProjectStatusForm(forms.ModelForm):
+    """A project's status, changed from its page: the demo's notification rule listens for it."""
+
+    class Meta:
+        model = Project
+        fields = ["status"]
+        labels = {"status": _("New status")}

@@ -2,12 +2,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from demo.forms import SendTestForm
+from demo.forms import ProjectStatusForm, SendTestForm
 from demo.models import Project
 from inbox import conf
 from inbox.contrib import messages as inbox_messages
@@ -38,8 +39,33 @@ def project(request: HttpRequest, pk: int) -> HttpResponse:
     """What the seeded notifications link to: a page every signed-in demo user may open
     (they used to point at the admin, which alice and bob, not being staff, cannot)."""
     project = get_object_or_404(Project, pk=pk)
+    return _project_page(request, project, ProjectStatusForm(instance=project))
+
+
+def _project_page(request: HttpRequest, project: Project, form: ProjectStatusForm, status: int = 200) -> HttpResponse:
     mine = Notification.objects.recipients([request.user]).sent().targets([project]).order_by("-sent_at", "-id")
-    return render(request, "demo/project.html", {"project": project, "notifications": mine[:10]})
+    context = {"project": project, "notifications": mine[:10], "form": form,
+               "members": project.members.order_by("username"), **_live_context()}
+    return render(request, "demo/project.html", context, status=status)
+
+
+@require_POST
+@login_required
+def project_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a project's status. Nothing here sends a notification: the rule seed_demo set up in
+    the admin ("A project's status changed") hears the save and tells the project's members."""
+    project = get_object_or_404(Project, pk=pk)
+    before = project.status
+    form = ProjectStatusForm(request.POST, instance=project)
+    if not form.is_valid():
+        project.status = before
+        return _project_page(request, project, form, status=400)
+    if form.cleaned_data["status"] != before:
+        with transaction.atomic():  # the rules' events go out together when it commits
+            form.save()
+        messages.success(request, _("%(project)s is now %(status)s.") % {
+            "project": project.name, "status": project.get_status_display()}, extra_tags="inbox")
+    return redirect("project", pk=project.pk)
 
 
 @require_POST

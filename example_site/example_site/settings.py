@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "template_partials",
     "inbox",
     "inbox.contrib.messages",
+    "inbox.contrib.rules",
     "rest_framework",
     "rest_framework.authtoken",
     "django_tasks_db",
@@ -38,6 +39,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Notification rules (docs/rules.md): the signed-in user who saved an object is the rule's actor.
+    "inbox.contrib.rules.middleware.CurrentUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -82,19 +85,31 @@ LOGOUT_REDIRECT_URL = "login"
 INBOX = {
     # The inbox pages extend the site's own layout.
     "BASE_TEMPLATE": "base.html",
-    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "messages", "test"],
+    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "messages", "test",
+                   # What the demo's notification rule sends (seed_demo; docs/rules.md).
+                   {"slug": "projects", "label": "Projects", "icon": "tag"}],
     # Channels: e-mails are printed by the worker `make demo` starts (the console e-mail backend).
     "SITE_URL": os.environ.get("INBOX_SITE_URL", "http://127.0.0.1:8000"),
     "PROVIDERS": {"email": {}, "console": {}},
+    "RULES_TASK_BACKEND": "rules",
 }
 # Deliveries are tasks in the database, run by `manage.py db_worker` (make demo starts one).
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    # Notification rules render in the server right after the save's commit, so the in-process
+    # broker pops their toasts up live (INBOX["RULES_TASK_BACKEND"] above).
+    "rules": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+}
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "Acme <notifications@example.com>"
 if os.environ.get("INBOX_REDIS_URL"):
     # Several server processes (or a worker, or a management command) share live events.
     INBOX["BROKER"] = "inbox.events.redis.RedisBroker"
     INBOX["BROKER_OPTIONS"] = {"url": os.environ["INBOX_REDIS_URL"], "prefix": "demo:inbox:"}
+    # The notification rules' version lives in the cache: one that every process shares, so an edit
+    # in the admin reaches them all (INBOX["RULES_CACHE"], docs/rules.md).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["INBOX_REDIS_URL"], "KEY_PREFIX": "demo"}}
 
 # django.contrib.messages with persistent levels: inbox.contrib.messages (docs/messages.md).
 MESSAGE_STORAGE = "inbox.contrib.messages.storage.PersistentStorage"

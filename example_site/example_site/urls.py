@@ -10,6 +10,7 @@ urlpatterns = [
     path("send/", views.send_test, name="send_test"),
     path("warn/", views.add_warning, name="add_warning"),
     path("projects/<int:pk>/", views.project, name="project"),
+    path("projects/<int:pk>/status/", views.project_status, name="project_status"),
     path("inbox/", include("inbox.urls")),
     path("api/inbox/", include("inbox.contrib.drf.urls")),
     path("api/token/", obtain_auth_token, name="api_token"),

@@ -8,12 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from demo.models import Project
+from inbox.contrib.rules.models import Subscription, Trigger
 from inbox.events.inprocess import UNSERVED_HINT
 from inbox.flags import Flag
 from inbox.models import Level, Notification
@@ -30,6 +32,17 @@ TEMPLATES = {
 }
 LEVELS = {"comments": Level.INFO, "deploys": Level.SUCCESS, "billing": Level.INFO, "mentions": Level.INFO,
           "security": Level.WARNING}
+#: The demo's projects: status and members (by username).
+PROJECTS = {
+    "Apollo": (Project.Status.IN_PROGRESS, ("alice", "bob")),
+    "Borealis": (Project.Status.PLANNED, ("alice", "bob")),
+    "Cygnus": (Project.Status.IN_REVIEW, ("bob",)),
+}
+#: The demo's notification rule: a project's status changed → its members (demo/rules.py).
+RULE = "A project's status changed"
+# changed_data holds the stored values ("in_review"); the instance gives the new one's label.
+RULE_MESSAGE = "{{ actor|default:'Someone' }} moved {{ instance }} to {{ instance.get_status_display }}"
+RULE_URL = "{{ instance.get_absolute_url }}"
 
 
 class Command(BaseCommand):
@@ -56,17 +69,59 @@ class Command(BaseCommand):
         if created:
             admin.set_password(PASSWORD)
             admin.save()
+        projects = self._projects(users, reset=reset)
+        self._rule(reset=reset)
         if reset:
             manager.delete(Notification.objects.recipients(users))
         if Notification.objects.recipients(users).exists():
             self.stdout.write("Demo data already present (use --reset to recreate).")
         else:
-            self._seed(users, count)
+            self._seed(users, projects, count)
         self.stdout.write(self.style.SUCCESS(f"Demo users: alice, bob (and admin) — password: {PASSWORD}"))
 
-    def _seed(self, users: list[User], count: int) -> None:
+    def _projects(self, users: list[User], *, reset: bool) -> list[Project]:
+        """The three projects, with their members; --reset puts their statuses back. (update(), not
+        save(): putting a status back is not news, and must not fire the rule.)"""
+        by_name = {user.username: user for user in users}
+        projects = []
+        for name, (status, members) in PROJECTS.items():
+            project, created = Project.objects.get_or_create(name=name, defaults={"status": status})
+            if reset and not created and project.status != status:
+                Project.objects.filter(pk=project.pk).update(status=status)
+                project.status = status
+            project.members.set([by_name[username] for username in members])
+            projects.append(project)
+        return projects
+
+    def _rule(self, *, reset: bool) -> None:
+        """The rule, as a site owner would set it up in the admin; --reset restores it as seeded.
+        (Saved, not update()d: an edit must reach every process's cached rules.)"""
+        trigger, created = Trigger.objects.get_or_create(name=RULE, defaults={"signal": "post_save"})
+        if created or reset:
+            trigger.signal = "post_save"
+            trigger.sender = ContentType.objects.get_for_model(Project)
+            trigger.created = Trigger.Created.UPDATED
+            trigger.changed_fields = "status"
+            trigger.condition_field = trigger.condition_value = trigger.actor_field = trigger.target_field = ""
+            trigger.enabled = True
+            trigger.save()
+        subscription = trigger.subscriptions.order_by("pk").first()
+        if subscription is None or reset:
+            subscription = subscription or Subscription(trigger=trigger)
+            subscription.dynamic_receivers = "project_members"
+            subscription.template = RULE_MESSAGE
+            subscription.template_name = ""
+            subscription.url_template = RULE_URL
+            subscription.category = "projects"
+            subscription.level = Level.INFO
+            subscription.channels = []
+            subscription.enabled = True
+            subscription.save()
+            subscription.users.clear()
+            subscription.groups.clear()
+
+    def _seed(self, users: list[User], projects: list[Project], count: int) -> None:
         rng = random.Random(42)
-        projects = [Project.objects.get_or_create(name=name)[0] for name in ("Apollo", "Borealis", "Cygnus")]
         now = timezone.now()
         for user in users:
             other = next(u for u in users if u != user)
