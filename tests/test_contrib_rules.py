@@ -865,3 +865,18 @@ def test_two_subscriptions_of_one_save_outside_a_transaction(alice, bob):
         Subscription.objects.create(trigger=trigger, template="x").users.add(user)
     Article.objects.create(title="a")
     assert sorted(Notification.objects.values_list("recipient_id", flat=True)) == sorted([str(alice.pk), str(bob.pk)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pre_save_rule_on_a_new_row_renders_the_instance(alice):
+    """Regression: a new row has no pk at pre_save, and the message rendered without its instance."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from inbox.contrib.rules.models import Subscription, Trigger
+    from inbox.models import Notification
+    from tests.testapp.models import Article
+
+    trigger = Trigger.objects.create(name="t", signal="pre_save", sender=ContentType.objects.get_for_model(Article))
+    Subscription.objects.create(trigger=trigger, template="{{ instance.title }} is coming").users.add(alice)
+    Article.objects.create(title="Apollo")
+    assert list(Notification.objects.values_list("message", flat=True)) == ["Apollo is coming"]

@@ -286,8 +286,10 @@ def _failed(plan: Plan, errors: list[str], count: int) -> dict[str, int]:
 
 
 def _instance(event: dict[str, Any], objects: _Objects) -> models.Model | None:
-    if event.get("model") is None or event.get("pk") is None:
+    if event.get("model") is None:
         return None
+    if event.get("pk") is None:  # pre_save of a new row: it had no primary key when the signal fired
+        return _rebuild(event["model"], event.get("snapshot"))
     found = objects.get({capture.MODEL_REF: event["model"], "pk": event["pk"]})
     if found is not None and event.get("method") != "delete":
         return found
