@@ -880,3 +880,24 @@ def test_a_pre_save_rule_on_a_new_row_renders_the_instance(alice):
     Subscription.objects.create(trigger=trigger, template="{{ instance.title }} is coming").users.add(alice)
     Article.objects.create(title="Apollo")
     assert list(Notification.objects.values_list("message", flat=True)) == ["Apollo is coming"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_tasks_go_to_their_own_backend_when_one_is_named(alice, settings):
+    from django.contrib.contenttypes.models import ContentType
+
+    from inbox.contrib.rules.models import Subscription, Trigger
+    from inbox.models import Notification
+    from tests.testapp.models import Article
+
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"},  # keeps tasks, runs none
+        "rules": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    }
+    trigger = Trigger.objects.create(name="t", signal="post_save", sender=ContentType.objects.get_for_model(Article))
+    Subscription.objects.create(trigger=trigger, template="{{ instance.title }}").users.add(alice)
+    Article.objects.create(title="waits for a worker")
+    assert not Notification.objects.exists()
+    settings.INBOX = {"RULES_TASK_BACKEND": "rules"}
+    Article.objects.create(title="right away")
+    assert list(Notification.objects.values_list("message", flat=True)) == ["right away"]
