@@ -3,6 +3,7 @@ driven by Debian's Chromium through Playwright."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -110,14 +111,12 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"the server did not answer at {url}")
 
 
-@pytest.fixture(scope="session")
-def site() -> Iterator[Site]:
-    """The example site on one uvicorn process, in-process broker (the default setup)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium.")
-    workdir = tempfile.mkdtemp(prefix="inbox-e2e-")
+@contextlib.contextmanager
+def running_site(prefix: str, **env: str) -> Iterator[Site]:
+    """The example site, migrated and seeded on a fresh SQLite file, under uvicorn until the block ends."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
     port = free_port()
-    site = Site(f"http://127.0.0.1:{port}", site_env(workdir), port)
+    site = Site(f"http://127.0.0.1:{port}", site_env(workdir, **env), port)
     try:
         site.manage("migrate", "--noinput", "-v0")
         site.reset()
@@ -126,6 +125,15 @@ def site() -> Iterator[Site]:
     finally:
         site.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    """The example site on one uvicorn process, in-process broker (the default setup)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium.")
+    with running_site("inbox-e2e-") as site:
+        yield site
 
 
 @pytest.fixture(scope="session")
