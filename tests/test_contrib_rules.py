@@ -901,3 +901,94 @@ def test_rules_tasks_go_to_their_own_backend_when_one_is_named(alice, settings):
     settings.INBOX = {"RULES_TASK_BACKEND": "rules"}
     Article.objects.create(title="right away")
     assert list(Notification.objects.values_list("message", flat=True)) == ["right away"]
+
+
+@pytest.mark.django_db
+def test_a_template_reads_only_what_a_message_may(alice, bob):
+    """Regression: the template language reached methods, properties, managers and reverse relations
+    (password hashes, e-mails, a hidden column). Objects are now behind rendering.Visible."""
+    from django.contrib.auth.models import Group
+    from django.template import Engine
+
+    from inbox.contrib.rules import rendering
+    from tests.testapp.models import Document
+
+    bob.email = "bob-secret@example.com"
+    bob.save()
+    team = Group.objects.create(name="team")
+    team.user_set.add(alice, bob)
+    document = Document.objects.create(title="Plans", owner=bob, secret_note="TOPSECRET")
+    context = rendering.build_context(instance=document, sender=Document, actor=alice, target=document,
+                                      created=False, method="update", changed_data={})
+    leaks = [
+        "{% for u in actor.groups.all.0.user_set.values %}{% for k, v in u.items %}{{ k }}={{ v }};{% endfor %}{% endfor %}",
+        "{{ instance.owner.documents.values_list }}",
+        "{{ instance.summary }}",
+        "{{ instance.owner.get_session_auth_hash }}",
+        "{{ sender.objects.all }}",
+    ]
+    for text in leaks:
+        shown = rendering.render(Engine().from_string(text), context)
+        assert "TOPSECRET" not in shown and "bob-secret" not in shown and "md5$" not in shown, (text, shown)
+    allowed = "{{ actor }} on {{ instance.title }} of {{ instance.owner }} ({{ instance.owner.username }}, {{ sender }})"
+    assert rendering.render(Engine().from_string(allowed), context) == "alice on Plans of bob (bob, document)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pre_save_rule_in_autocommit_waits_for_the_write(alice, bob):
+    """Regression: in autocommit a pre_save rule rendered before the row was written, and sent even
+    when the save then failed."""
+    from django.contrib.auth.models import User
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import IntegrityError
+
+    from inbox.contrib.rules.models import Subscription, Trigger
+    from inbox.models import Notification
+    from tests.testapp.models import Article
+
+    for model, template in ((Article, "{{ instance.title }} ({{ method }})"), (User, "user {{ instance.username }} saved")):
+        trigger = Trigger.objects.create(name=model.__name__, signal="pre_save", sender=ContentType.objects.get_for_model(model))
+        Subscription.objects.create(trigger=trigger, template=template).users.add(bob)
+    article = Article.objects.create(title="new")
+    article.title = "renamed"
+    article.save()
+    with pytest.raises(IntegrityError):
+        User(username="alice").save()  # taken: the save fails, and nothing may be sent for it
+    assert sorted(Notification.objects.values_list("message", flat=True)) == ["new (create)", "renamed (update)"]
+
+
+@pytest.mark.django_db
+def test_a_model_keyed_by_a_secret_cannot_be_a_sender():
+    """Regression: a Trigger on DRF's Token put token keys in messages, extra and the admin preview."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.exceptions import ValidationError
+    from rest_framework.authtoken.models import Token
+
+    from inbox.contrib.rules.models import Trigger
+
+    trigger = Trigger(name="t", signal="post_save", sender=ContentType.objects.get_for_model(Token))
+    with pytest.raises(ValidationError) as refused:
+        trigger.full_clean()
+    assert "sender" in refused.value.message_dict
+
+
+def test_a_summary_tells_each_dynamic_receiver_only_about_its_own_rows(alice, bob, carol, settings, committed) -> None:
+    """Regression: past the summary limit, every dynamic receiver got one summary of all the events,
+    counting (and listing the keys of) other people's rows."""
+    settings.INBOX = {"RULES_BATCH_SUMMARY": 2}
+
+    @receivers("document_owner")
+    def owner(*, instance, **kwargs):
+        return [instance.owner] if instance is not None and instance.owner is not None else []
+
+    try:
+        subscribe(trigger(), carol, template="{{ instance }}", dynamic_receivers="document_owner")
+        with committed(), transaction.atomic():
+            mine = [Document.objects.create(title=f"a{n}", owner=alice) for n in range(3)]
+            theirs = [Document.objects.create(title=f"b{n}", owner=bob) for n in range(4)]
+    finally:
+        registry.unregister_receivers("document_owner")
+    for user, rows in ((alice, mine), (bob, theirs)):
+        note = only(user)
+        assert note.extra["count"] == len(rows) and sorted(note.extra["pks"]) == sorted(d.pk for d in rows)
+    assert only(carol).extra["count"] == 7  # a static receiver hears about everything

@@ -30,6 +30,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inbox.channels.base import Channel
+from inbox.exceptions import NotificationError
 from inbox.contrib.rules import dispatch, registry, rendering
 from inbox.contrib.rules.models import Subscription, Trigger
 from inbox.templatetags.inbox import inbox_message_text
@@ -339,6 +340,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
         except ValidationError as error:
             self.message_user(request, gettext("%(rule)s: no test sent. %(error)s") % {
                 "rule": subscription, "error": " ".join(error.messages)}, messages.ERROR)
+            return
+        except NotificationError as error:  # e.g. a link template that renders to a link send() refuses
+            self.message_user(request, gettext("%(rule)s: no test sent. %(error)s") % {
+                "rule": subscription, "error": error}, messages.ERROR)
             return
         try:
             link = reverse("inbox:detail", args=[notification.uid])

@@ -49,6 +49,9 @@ IGNORED_APPS = frozenset({"inbox", "inbox_rules", "inbox_messages", "contenttype
 #: Signal kwargs that are not data for the template (or are the instance, kept apart).
 _SIGNAL_ONLY = frozenset({"signal", "sender", "instance", "raw", "using", "update_fields", "origin"})
 
+#: Where a pre_save made in autocommit waits for its post_save (see _dispatch).
+_DEFERRED = "_inbox_rules_deferred"
+
 _connected = False
 _lock = threading.RLock()
 #: (signal name, model label) -> model, of the per-model receivers connected now.
@@ -272,8 +275,18 @@ def _dispatch(name: str, sender: Any, kwargs: dict[str, Any]) -> None:
             before = instance.__dict__.pop(capture.BEFORE, None)
     triggers = rules.triggers_for(name, labels)
     watches = _watches_for(name, labels, kwargs) if name in ("post_save", "post_delete") else []
-    if triggers or watches:
-        _fire(name, sender, model, instance, kwargs, triggers, watches, before)
+    if name == "post_save" and instance is not None and (deferred := instance.__dict__.pop(_DEFERRED, None)):
+        _fire(*deferred)  # the pre_save rules of a save made in autocommit: the row is written now
+    if not (triggers or watches):
+        return
+    using = kwargs.get("using") or (router.db_for_write(model) if model is not None else DEFAULT_DB_ALIAS)
+    if name == "pre_save" and instance is not None and not connections[using].in_atomic_block:
+        # In autocommit the row is not written yet, and may never be (an IntegrityError): record the
+        # events at post_save, which a failed save never reaches. Whether it creates is known only now.
+        instance.__dict__[_DEFERRED] = ("pre_save", sender, model, instance, dict(kwargs), triggers, watches,
+                                        before, _method(name, instance, kwargs))
+        return
+    _fire(name, sender, model, instance, kwargs, triggers, watches, before)
 
 
 def _watches_for(name: str, labels: tuple[str | None, ...], kwargs: dict[str, Any]) -> list[WatchRule]:
@@ -324,15 +337,15 @@ def _method(name: str, instance: models.Model | None, kwargs: dict[str, Any]) ->
 
 def _fire(name: str, sender: Any, model: type[models.Model] | None, instance: models.Model | None,
           kwargs: dict[str, Any], triggers: list[TriggerRule], watches: list[WatchRule],
-          before: dict[str, Any] | None) -> None:
-    method, created = _method(name, instance, kwargs)
+          before: dict[str, Any] | None, method_created: tuple[str, bool | None] | None = None) -> None:
+    method, created = method_created or _method(name, instance, kwargs)
     using = kwargs.get("using") or (router.db_for_write(model) if model is not None else DEFAULT_DB_ALIAS)
     if not connections[using].in_atomic_block:
         # In autocommit, on_commit runs a callback at once: the first event recorded would flush the
         # batch and every later one (a second subscription) would land in a spent batch. One atomic
         # block around the recording makes them one batch, flushed when it ends.
         with transaction.atomic(using=using):
-            _fire(name, sender, model, instance, kwargs, triggers, watches, before)
+            _fire(name, sender, model, instance, kwargs, triggers, watches, before, (method, created))
         return
     all_changes: dict[str, list[Any]] | None = None
     if instance is not None and model is not None and method == "update" and name in ("pre_save", "post_save"):

@@ -90,6 +90,10 @@ class Trigger(models.Model):
         model = self.sender_model() if self.sender_id is not None else None
         if registry.is_model_signal(self.signal) and model is None:
             errors["sender"] = gettext("Django's model signals need a sender model.")
+        elif model is not None and model._meta.pk is not None and capture.is_hidden(model._meta.pk.name):
+            # A row whose key is a secret (an API token's): its key and str() would be in every message.
+            errors["sender"] = gettext("%(model)s is keyed by a hidden field (%(field)s): rules cannot name it.") % {
+                "model": model._meta.verbose_name, "field": model._meta.pk.name}
         for name in ("actor_field", "target_field", "condition_field"):
             path = getattr(self, name).strip()
             if path:

@@ -21,7 +21,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -34,6 +34,8 @@ from django.utils.translation import ngettext
 
 from inbox import conf, shortcodes
 from inbox.contrib.rules import capture
+from inbox.exceptions import MessageFormatError
+from inbox.formatting import _model_field_value
 
 if TYPE_CHECKING:
     from inbox.contrib.rules.models import Subscription
@@ -159,11 +161,70 @@ def _is_model(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, models.Model)
 
 
+class Visible:
+    """A model object as a rule's template may read it, by the rule of ``send()``'s messages:
+    ``str()``, ``pk``, its concrete plain fields whose names hide nothing, plus what a message about
+    it needs: a forward foreign key (shown the same way), ``get_FOO_display`` of a field it may read,
+    and ``get_absolute_url``. Never a method, a property, a manager or a reverse relation: the names
+    a template reads are checked when it is saved, and this is what stands behind that check, also
+    for templates a file includes or extends. Anything else reads as missing (an empty string)."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: models.Model) -> None:
+        object.__setattr__(self, "_obj", obj)
+
+    def __str__(self) -> str:
+        return str(self._obj)
+
+    def __getattr__(self, name: str) -> Any:
+        obj = self._obj
+        if capture.is_hidden(name):
+            raise AttributeError(name)
+        if name == "get_absolute_url" and hasattr(obj, "get_absolute_url"):
+            return obj.get_absolute_url
+        field_name = name[4:-8] if name.startswith("get_") and name.endswith("_display") else name
+        meta = obj._meta
+        try:
+            field = meta.pk if field_name == "pk" else meta.get_field(field_name)
+        except FieldDoesNotExist:
+            raise AttributeError(name) from None
+        if field is None or capture.is_hidden(field.name):
+            raise AttributeError(name)
+        if field_name != name:  # get_FOO_display
+            if not (isinstance(field, models.Field) and field.choices and field.concrete and not field.is_relation):
+                raise AttributeError(name)
+            return getattr(obj, name)
+        if isinstance(field, models.ForeignKey) and field.name == name:
+            related = getattr(obj, name)
+            return Visible(related) if related is not None else None
+        try:
+            return _model_field_value(obj, "{" + name + "}", name)
+        except MessageFormatError:
+            raise AttributeError(name) from None
+
+
+def visible(value: Any) -> Any:
+    """``value`` with every model object in it (at the top, or in a list or dict) behind :class:`Visible`;
+    a model class as its name (a template would call it)."""
+    if isinstance(value, models.Model):
+        return Visible(value)
+    if _is_model(value):
+        return str(value._meta.verbose_name)
+    if isinstance(value, (list, tuple)):
+        return [visible(item) for item in value]
+    if isinstance(value, dict):
+        return {key: visible(item) for key, item in value.items()}
+    return value
+
+
 def render(template: Template | None, context: Mapping[str, Any]) -> str:
-    """The message: ``template`` over ``context`` (autoescape off), stripped; the default message for None."""
+    """The message: ``template`` over ``context`` (autoescape off, model objects behind
+    :class:`Visible`), stripped; the default message for None."""
     if template is None:
         return default_message(context)
-    return template.render(Context(dict(context), autoescape=False)).strip()
+    shown = {key: visible(value) for key, value in context.items()}
+    return template.render(Context(shown, autoescape=False)).strip()
 
 
 def render_url(text: str, context: Mapping[str, Any]) -> str:

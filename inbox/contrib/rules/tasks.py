@@ -352,22 +352,43 @@ def _send_one(plan: Plan, template: Template | None, event: dict[str, Any], obje
 
 def _send_summary(plan: Plan, events: list[dict[str, Any]], objects: _Objects, counts: dict[str, int],
                   errors: list[str]) -> None:
-    from inbox.services import notifier
-
-    dynamic = []
-    if plan.dynamic:
-        seen: set[tuple[Any, Any]] = set()
-        for event in events:
-            if (event.get("model"), event.get("pk")) in seen:
-                continue
-            seen.add((event.get("model"), event.get("pk")))
+    """One summary to the static receivers, about every event; with dynamic receivers, each of them
+    gets a summary of the events that named them only (never a count or keys of other people's rows),
+    one send per distinct set of events."""
+    static = list(plan.static) if plan.static is not None else []
+    if static:
+        _send_summary_to(plan, events, objects, static, counts, errors)
+    if not plan.dynamic:
+        return
+    static_keys = {(type(user), user.pk) for user in static}
+    named: dict[tuple[Any, Any], tuple[Any, list[int]]] = {}  # receiver -> (receiver, indexes of its events)
+    seen: dict[tuple[Any, Any], list[Any]] = {}
+    for index, event in enumerate(events):
+        key = (event.get("model"), event.get("pk"))
+        if key not in seen:
             try:
                 result = _dynamic(plan, _instance(event, objects), objects.resolve(event.get("kwargs") or {}),
                                   objects.get(event.get("actor")))
-                dynamic.append(list(result) if result is not None and not isinstance(result, models.Model) else result)
+                seen[key] = [result] if isinstance(result, models.Model) else list(result or [])
             except Exception as error:
+                seen[key] = []
                 errors.append(f"{type(error).__name__}: {error}")
                 logger.exception("The dynamic receivers of notification rule %s failed.", plan.name)
+        for receiver in seen[key]:
+            receiver_key = (type(receiver), receiver.pk)
+            if receiver_key not in static_keys:
+                named.setdefault(receiver_key, (receiver, []))[1].append(index)
+    by_events: dict[tuple[int, ...], list[Any]] = {}
+    for receiver, indexes in named.values():
+        by_events.setdefault(tuple(dict.fromkeys(indexes)), []).append(receiver)
+    for chosen, receivers in by_events.items():
+        _send_summary_to(plan, [events[index] for index in chosen], objects, receivers, counts, errors)
+
+
+def _send_summary_to(plan: Plan, events: list[dict[str, Any]], objects: _Objects, recipients: Any,
+                     counts: dict[str, int], errors: list[str]) -> None:
+    from inbox.services import notifier
+
     labels = {event.get("model") for event in events}
     label = labels.pop() if len(labels) == 1 else None
     model = None
@@ -392,7 +413,7 @@ def _send_summary(plan: Plan, events: list[dict[str, Any]], objects: _Objects, c
     try:
         notifier.send(
             rendering.as_message(rendering.summary_message(len(events), model, {e.get("method") or "" for e in events})),
-            _recipients(plan, dynamic), actor=actor, category=plan.category, level=plan.level, extra=extra,
+            recipients, actor=actor, category=plan.category, level=plan.level, extra=extra,
             channels=plan.channels,
         )
         counts["sent"] += 1
