@@ -992,3 +992,14 @@ def test_a_summary_tells_each_dynamic_receiver_only_about_its_own_rows(alice, bo
         note = only(user)
         assert note.extra["count"] == len(rows) and sorted(note.extra["pks"]) == sorted(d.pk for d in rows)
     assert only(carol).extra["count"] == 7  # a static receiver hears about everything
+
+
+def test_refresh_reads_the_rules_and_listens_on_the_models_they_name(bob, committed) -> None:
+    from inbox.contrib.rules import dispatch, index
+
+    subscribe(trigger(signal="post_delete"), bob, template="{{ instance }} deleted")
+    index.reset()  # as in a fresh process: nothing read yet
+    before = index.loads()
+    dispatch.refresh()
+    assert index.loads() == before + 1
+    assert ("post_delete", "testapp.document") in dispatch.connected_per_model()

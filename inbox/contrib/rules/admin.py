@@ -30,9 +30,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inbox.channels.base import Channel
-from inbox.exceptions import NotificationError
 from inbox.contrib.rules import dispatch, registry, rendering
 from inbox.contrib.rules.models import Subscription, Trigger
+from inbox.exceptions import NotificationError
 from inbox.templatetags.inbox import inbox_message_text
 
 #: What each of Django's model signals means, for the signal list.

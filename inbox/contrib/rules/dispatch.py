@@ -201,6 +201,12 @@ def _refresh(**kwargs: Any) -> None:
         logger.exception("Could not read the notification rules.")
 
 
+def refresh() -> None:
+    """Read the rules now (if they moved) and listen on the models they name: for a worker or a
+    management command whose first write may be a delete (docs/rules.md, "Known limits")."""
+    _current()
+
+
 def _current() -> Index:
     rules = index.current()
     if rules is not getattr(_current, "reconciled", None):
