@@ -285,6 +285,12 @@
      nobody asked for must not move focus or paint a ring on a row nobody touched. */
   var focusWasInResults = false;
   document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var refreshed = config && config.headers && config.headers["X-Inbox-Refresh"];
+    if (refreshed && refreshed !== window.location.href) {
+      event.detail.shouldSwap = false;  // a live refresh of a list the reader has left since
+      return;
+    }
     if (event.detail.target && event.detail.target.id === "inbox-results") {
       var active = document.activeElement;
       focusWasInResults = !!(active && active !== document.body && event.detail.target.contains(active));
@@ -409,11 +415,14 @@
       // Never pull the list from under someone selecting rows, confirming a delete or typing a search.
       if (!results || !window.htmx || $("input[name=uid]:checked", results) || $("[data-inbox-select-page]:checked", results) ||
           $(".inbox-confirm", results) || (document.activeElement && document.activeElement.id === "id_q")) return;
-      // An action on the list is on its way: its answer is the fresh list, with its toast. A refresh
-      // swapped in first would leave that answer without its target, and the toast would be lost.
-      if (results.classList.contains("htmx-request") || $(".htmx-request", results)) return scheduleRefresh();
+      // A request of the reader's is on its way (an action, a tab, a page): its answer is the fresh
+      // list. A refresh swapped in first would leave an action's answer without its target (and its
+      // toast lost); one swapped in after a tab's would show the list the reader just left.
+      if ($(".htmx-request")) return scheduleRefresh();
+      var url = window.location.href;
       // The results are the source too, so this request counts as the kit's own (see fromKit).
-      var refresh = htmx.ajax("GET", window.location.href, { source: results, target: results, swap: "outerHTML" });
+      var refresh = htmx.ajax("GET", url, { source: results, target: results, swap: "outerHTML",
+                                            headers: { "X-Inbox-Refresh": url } });
       // An action clicked meanwhile aborts it (hx-sync="#inbox-results:replace"): not an error.
       if (refresh && refresh.catch) refresh.catch(function () {});
     }, 250);
