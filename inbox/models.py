@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import enum
 import uuid
 from typing import Any
@@ -92,6 +93,15 @@ class Notification(models.Model):
     # published notifications are counted in Stats and announced to browsers.
     is_published = models.BooleanField(_("published"), default=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    #: Set while a snoozed notification waits (unpublished, ``sent_at`` = when it returns);
+    #: cleared when inbox_publish_due brings it back.
+    snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
+    #: ``send(group_key=...)``: later notifications with the key fold into this unread one.
+    #: Database defaults, so the set-based INSERTs of send() need not name them.
+    group_key = models.CharField(_("group key"), max_length=128, blank=True, default="", db_default="")
+    #: How many notifications the row stands for, and how many different actors sent them.
+    group_size = models.PositiveIntegerField(_("group size"), default=1, db_default=1)
+    group_actors = models.PositiveIntegerField(_("actors in group"), default=1, db_default=1)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
@@ -114,6 +124,11 @@ class Notification(models.Model):
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="inbox_replies"),
             models.Index(fields=["sent_at"], condition=Q(is_published=False), name="inbox_scheduled"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="inbox_expiring"),
+            models.Index(
+                fields=["recipient_type", "recipient_id", "group_key"],
+                condition=~Q(group_key="") & Q(read_at__isnull=True, archived_at__isnull=True),
+                name="inbox_open_groups",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -286,6 +301,8 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
         SKIPPED = "skipped", _("skipped")
+        #: Waiting for the recipient's digest window (``due_at`` is its end): sent by inbox_send_digests.
+        DIGEST = "digest", _("waiting for digest")
 
     #: Null for a silent send: the notification was never stored; ``snapshot`` holds it.
     notification = models.ForeignKey(
@@ -321,8 +338,159 @@ class Delivery(models.Model):
             models.Index(fields=["batch"], name="inbox_delivery_batch"),
             models.Index(fields=["claim"], condition=Q(claim__isnull=False), name="inbox_delivery_claim"),
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="inbox_delivery_due"),
+            models.Index(fields=["due_at"], condition=Q(status="digest"), name="inbox_delivery_digest"),
             models.Index(fields=["recipient_type", "recipient_id"], name="inbox_delivery_recipient"),
         ]
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.provider} → {self.recipient_type_id}:{self.recipient_id} ({self.status})"
+
+
+class GroupedItem(models.Model):
+    """An earlier notification of a group, kept when a newer one folded into the group's row.
+
+    The row (``head``) always shows the newest; opening it lists these beneath it.
+    """
+
+    head = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="grouped_items", verbose_name=_("grouped into"),
+        db_index=False,  # the (head, sent_at) index leads with it
+    )
+    actor_type, actor_id = _generic("actor")
+    actor = GenericForeignKey("actor_type", "actor_id")
+    message = models.TextField(_("message"))
+    url = models.CharField(_("link"), max_length=2000, blank=True, default="")
+    sent_at = models.DateTimeField(_("sent at"))
+
+    class Meta:
+        verbose_name = _("grouped notification")
+        verbose_name_plural = _("grouped notifications")
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["head", "-sent_at"], name="inbox_grouped_head")]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Preference(models.Model):
+    """One person's choice for one category on one channel.
+
+    ``channel=""`` applies to every channel of the category; ``category=""`` is the channel's
+    master switch. Only choices are stored: a missing row means the default (on).
+    """
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    category = models.CharField(_("category"), max_length=64, blank=True, default="")
+    channel = models.CharField(_("channel"), max_length=64, blank=True, default="")
+    enabled = models.BooleanField(_("enabled"))
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient_type", "recipient_id", "category", "channel"], name="inbox_preference_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_type_id}:{self.recipient_id} {self.category or '*'}/{self.channel or '*'}={self.enabled}"
+
+
+class Frequency(models.TextChoices):
+    IMMEDIATELY = "immediately", _("Immediately")
+    HOURLY = "hourly", _("Hourly digest")
+    DAILY = "daily", _("Daily digest")
+    WEEKLY = "weekly", _("Weekly digest")
+
+
+class DigestSchedule(models.Model):
+    """How often one person hears through one channel; no row means immediately."""
+
+    Frequency = Frequency
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    channel = models.CharField(_("channel"), max_length=64)
+    frequency = models.CharField(_("frequency"), max_length=16, choices=Frequency.choices, default=Frequency.IMMEDIATELY)
+    #: Daily and weekly digests go at this wall-clock time in ``time_zone``.
+    time = models.TimeField(_("time of day"), default=datetime.time(9, 0))
+    #: Weekly digests go on this day (0 = Monday, as ``date.weekday()``).
+    weekday = models.PositiveSmallIntegerField(_("weekday"), default=0)
+    #: An IANA name such as "Europe/Paris"; empty means the site's TIME_ZONE.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("digest schedule")
+        verbose_name_plural = _("digest schedules")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient_type", "recipient_id", "channel"], name="inbox_digest_schedule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_type_id}:{self.recipient_id} {self.channel}: {self.frequency}"
+
+
+class Digest(models.Model):
+    """One digest: a recipient's deliveries on one channel's provider for one window.
+
+    Inserting the row claims the window (the unique constraint), so two runs of
+    inbox_send_digests never send the same window twice.
+    """
+
+    class Status(models.TextChoices):
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    channel = models.CharField(_("channel"), max_length=64)
+    provider = models.CharField(_("provider"), max_length=64)
+    window_end = models.DateTimeField(_("window end"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SENDING)
+    size = models.PositiveIntegerField(_("notifications"), default=0)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("digest")
+        verbose_name_plural = _("digests")
+        ordering = ["-window_end", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient_type", "recipient_id", "channel", "provider", "window_end"], name="inbox_digest_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.provider} → {self.recipient_type_id}:{self.recipient_id} @ {self.window_end}"
+
+
+class Mute(models.Model):
+    """A recipient's muted thread: ``send()`` skips them for notifications in it.
+
+    ``thread`` is ``"target:<content type id>:<object id>"`` or ``"root:<root notification uid>"``
+    (see inbox.services.threads).
+    """
+
+    recipient_type, recipient_id = _generic("recipient", required=True)
+    recipient = GenericForeignKey("recipient_type", "recipient_id")
+    thread = models.CharField(_("thread"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("muted thread")
+        verbose_name_plural = _("muted threads")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient_type", "recipient_id", "thread"], name="inbox_mute_unique"),
+        ]
+        indexes = [models.Index(fields=["thread"], name="inbox_mute_thread")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_type_id}:{self.recipient_id} muted {self.thread}"
