@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -255,10 +255,21 @@ class MessageTemplate:
     def uses_recipient(self) -> bool:
         return "recipient" in self.fields
 
-    def render(self, context: Mapping[str, Any]) -> str:
+    @property
+    def uses_actor(self) -> bool:
+        """Whether the template shows the actor itself (a top-level ``{actor}``, any spec or conversion).
+
+        Only that field takes a grouped row's phrase ("Alice and 4 others"); ``{actor.pk}`` and the
+        like stay the newest actor's own values.
+        """
+        return any(name == "actor" for name, _spec, _conversion in self._replacements)
+
+    def render(self, context: Mapping[str, Any], *, actor_phrase: Callable[[str], str] | None = None) -> str:
         """The message for ``context``; MessageTooLongError past ``INBOX["MAX_MESSAGE_LENGTH"]``.
 
         The template's own shortcodes stay tags; every value is text (see :class:`inbox.shortcodes.Layout`).
+        ``actor_phrase`` rewrites what each top-level ``{actor}`` field shows (a grouped row's
+        "Alice and 4 others"); the result is a value like any other, escaped the same way.
         """
         if self.is_plain and "{" not in self.template and "}" not in self.template:
             text = self.template
@@ -267,7 +278,7 @@ class MessageTemplate:
                 if self._layout is None:  # only {{ and }}
                     text = _formatter.vformat(self.template, (), context)
                 else:
-                    text = self._layout.fill([self._value(*field, context) for field in self._replacements])
+                    text = self._layout.fill([self._value(*field, context, actor_phrase) for field in self._replacements])
             except MessageFormatError:
                 raise
             except (LookupError, ValueError, TypeError, OverflowError) as error:
@@ -279,13 +290,20 @@ class MessageTemplate:
         return text
 
     @staticmethod
-    def _value(field_name: str, spec: str, conversion: str | None, context: Mapping[str, Any]) -> str:
+    def _value(
+        field_name: str,
+        spec: str,
+        conversion: str | None,
+        context: Mapping[str, Any],
+        actor_phrase: Callable[[str], str] | None = None,
+    ) -> str:
         """One top-level field, as ``str.format`` would write it (a spec's own fields filled first)."""
         value, _name = _formatter.get_field(field_name, (), context)
         value = _formatter.convert_field(value, conversion)
         if spec:
             spec = _formatter.vformat(spec, (), context)
-        return str(_formatter.format_field(value, spec))
+        text = str(_formatter.format_field(value, spec))
+        return actor_phrase(text) if actor_phrase is not None and field_name == "actor" else text
 
 
 def check_length(text: str) -> None:

@@ -5,7 +5,8 @@ The two definitions every part of the kit shares (pages, preview, Stats, ``read(
 
 - **visible**: published. A scheduled notification (``send_at`` in the future) is stored
   unpublished and becomes visible, counted and announced at once when ``inbox_publish_due``
-  publishes it; until then no page lists it and nothing counts it.
+  publishes it; until then no page lists it and nothing counts it. A snoozed one is the same,
+  with ``snoozed_until`` set (``.snoozed()``), until it comes back.
 - **unread**: not read and not archived. Archiving files a notification away, so it no longer
   asks for attention; ``Stats.unread`` counts exactly ``visible().unread()``. Likewise unseen.
 """
@@ -124,8 +125,13 @@ class NotificationQuerySet(models.QuerySet):
         return queryset.filter(sent_at__lte=now) if now is not None else queryset
 
     def scheduled(self, now: datetime | None = None) -> NotificationQuerySet:
-        """Stored but not yet visible: waiting for ``inbox_publish_due`` (due or not)."""
-        return self.filter(is_published=False)
+        """Sent for later and not yet visible: waiting for ``inbox_publish_due`` (due or not).
+        Snoozed notifications wait the same way but are listed by :meth:`snoozed` only."""
+        return self.filter(is_published=False, snoozed_until__isnull=True)
+
+    def snoozed(self) -> NotificationQuerySet:
+        """Hidden by ``manager.snooze`` until ``snoozed_until``, when ``inbox_publish_due`` brings them back."""
+        return self.filter(is_published=False, snoozed_until__isnull=False)
 
     def roots(self) -> NotificationQuerySet:
         """Notifications that start a thread (have no parent)."""

@@ -25,6 +25,7 @@ from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
 from inbox.models import Notification, NotificationFlag
 from inbox.querysets import custom_flags_exist
+from inbox.services import threads
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
 from inbox.signals import notifications_flags_changed, notifications_updated
@@ -403,7 +404,8 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
 
     Safe to run from several processes at once: a batch is claimed by locking the
     recipients' Stats rows (skipping those another publisher holds on PostgreSQL),
-    and only rows still unpublished under that lock are flipped.
+    and only rows still unpublished under that lock are flipped. A snoozed notification comes
+    back this way too, unread, with ``snoozed_until`` cleared.
     """
     now = now or timezone.now()
     batch_size = batch_size or conf.get("BATCH_SIZE")
@@ -418,32 +420,121 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
                 break
             locked = set(stats.lock({(t, r) for _, t, r in candidates}, skip_locked=True, using=using))
             rows = notifications.filter(pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False)
-            deltas = stats.Deltas()
-            deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
-            deltas.add_flag_counts(stats.flag_counts(rows, Notification.flags_registry.custom_values()))
-            new: dict[Key, list[Notification]] = {}
-            fields = ("uid", "recipient_type_id", "recipient_id", "message", "level", "category", "url", "sent_at")
-            for notification in rows.only(*fields):
-                new.setdefault((notification.recipient_type_id, notification.recipient_id), []).append(notification)
-            count = rows.update(is_published=True, updated_at=now)
-            stats.apply(deltas, now=now, using=using)
-            events.publish_on_commit(
-                [
-                    events.Event(
-                        recipient=label(key),
-                        new=tuple(str(n.uid) for n in items),
-                        details=tuple(events.describe(n) for n in items),
-                    )
-                    for key, items in new.items()
-                ],
-                using=using,
-            )
+            count, keys = _publish(rows, now, using)
         if count:
-            _send_robust(notifications_updated, recipients=sorted(new))
+            _send_robust(notifications_updated, recipients=keys)
         published += count
         if not count or len(candidates) < batch_size:
             break
     return published
+
+
+def _publish(rows: models.QuerySet, now: datetime, using: str, **updates: Any) -> tuple[int, list[Key]]:
+    """Publish ``rows`` (unpublished, their recipients' Stats rows locked by the caller): count them,
+    announce each as new after commit; returns (rows published, recipients changed)."""
+    deltas = stats.Deltas()
+    deltas.add_groups(stats.state_groups(rows), lambda state: dataclasses.replace(state, published=True))
+    deltas.add_flag_counts(stats.flag_counts(rows, Notification.flags_registry.custom_values()))
+    new: dict[Key, list[Notification]] = {}
+    fields = ("uid", "recipient_type_id", "recipient_id", "message", "level", "category", "url", "sent_at", "extra")
+    for notification in rows.only(*fields):
+        if "sent_at" in updates:
+            notification.sent_at = updates["sent_at"]
+        new.setdefault((notification.recipient_type_id, notification.recipient_id), []).append(notification)
+    count = rows.update(is_published=True, snoozed_until=None, updated_at=now, **updates)
+    stats.apply(deltas, now=now, using=using)
+    events.publish_on_commit(
+        [
+            events.Event(
+                recipient=label(key),
+                new=tuple(str(n.uid) for n in items),
+                details=tuple(events.describe(n) for n in items),
+            )
+            for key, items in new.items()
+        ],
+        using=using,
+    )
+    return count, sorted(new)
+
+
+# -- Muted threads (see inbox.services.threads) -------------------------------------------------
+
+
+def mute(recipient: models.Model, notification: Notification) -> bool:
+    """Mute the threads of ``notification`` for ``recipient``: later sends in them skip the recipient.
+    Returns True if anything was not muted yet. Callers scope ``notification`` to the requester."""
+    return threads.mute(recipient, notification)
+
+
+def unmute(recipient: models.Model, notification: Notification) -> bool:
+    """Unmute the threads of ``notification`` for ``recipient``; True if any was muted."""
+    return threads.unmute(recipient, notification)
+
+
+def is_muted(recipient: models.Model, notification: Notification) -> bool:
+    return threads.is_muted(recipient, notification)
+
+
+# -- Snooze ---------------------------------------------------------------------------------------
+
+
+def snooze(queryset: models.QuerySet, until: datetime, *, now: datetime | None = None) -> int:
+    """Hide notifications until ``until``, when ``inbox_publish_due`` brings them back unread.
+
+    ``queryset`` is the caller's (already scoped) notifications; published ones are snoozed
+    (uncounted, as if deleted, and listed only by ``.snoozed()``), snoozed ones move to the new
+    time, scheduled ones are left alone. Returns how many changed. NotificationError unless
+    ``until`` is an aware datetime in the future.
+    """
+    now = now or timezone.now()
+    if not isinstance(until, datetime) or timezone.is_naive(until):
+        raise NotificationError(_("A snooze needs an aware date and time."))
+    if until <= now:
+        raise NotificationError(_("A snooze must end in the future."))
+    custom = Notification.flags_registry.custom_values()
+    stamp = Value(now, output_field=models.DateTimeField())
+
+    def apply(rows: models.QuerySet, using: str) -> int:
+        # Under the lock: rows already snoozed only move; published ones leave the counts.
+        count = rows.filter(is_published=False, snoozed_until__isnull=False).update(
+            sent_at=until, snoozed_until=until, updated_at=stamp
+        )
+        waking = rows.filter(is_published=True)
+        deltas = stats.Deltas()
+        deltas.add_groups(stats.state_groups(waking), lambda state: None)
+        deltas.add_flag_counts(stats.flag_counts(waking, custom), -1)
+        count += waking.update(
+            is_published=False, sent_at=until, snoozed_until=until, read_at=None, seen_at=None, updated_at=stamp
+        )
+        stats.apply(deltas, now=now, using=using)
+        return count
+
+    only = Q(is_published=True) | Q(is_published=False, snoozed_until__isnull=False)
+    return _in_batches(_rerooted(queryset), apply, only=only)
+
+
+def unsnooze(queryset: models.QuerySet, *, now: datetime | None = None, batch_size: int | None = None) -> int:
+    """Bring snoozed notifications of ``queryset`` back now (unread, counted, announced once);
+    returns how many came back. Others are left alone."""
+    now = now or timezone.now()
+    batch_size = batch_size or conf.get("BATCH_SIZE")
+    using = dialect.alias()
+    # Fixed to primary keys first: waking them changes what the caller's filter may read.
+    snoozed = _rerooted(queryset).filter(is_published=False, snoozed_until__isnull=False)
+    ids = array("q", snoozed.order_by("pk").values_list("pk", flat=True))
+    woken = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = list(ids[start : start + batch_size])
+        with transaction.atomic(using=using):
+            candidates = Notification.objects.using(using).filter(pk__in=chunk)
+            stats.lock(stats.recipient_keys(candidates), using=using)
+            # Under the lock, so a publisher that got there first is not published twice.
+            rows = candidates.filter(is_published=False, snoozed_until__isnull=False)
+            count, keys = _publish(rows, now, using, sent_at=now)
+        if count:
+            _send_robust(notifications_updated, recipients=keys)
+        woken += count
+    return woken
 
 
 def collect_stats(recipients: Recipients | None = None) -> int:

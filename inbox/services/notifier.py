@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from inbox.flags import FlagLike
 from inbox.formatting import MessageTemplate, check_length
 from inbox.models import Level, Notification, NotificationFlag, known_custom_flags, set_known_custom_flags
 from inbox.recipients import Key, Recipients, has_integer_pk, key_of, keys_of, label, label_prefix, normalize
+from inbox.services import grouping, threads
 from inbox.services.sent import SentNotifications
 from inbox.signals import notification_sent, notifications_committed, notifications_sent
 
@@ -53,6 +54,7 @@ def send(
     countdown: float | None = None,
     context: Mapping[str, Any] | None = None,
     announce: bool = True,
+    group_key: str | None = None,
 ) -> Sequence[Notification]:
     """Send ``message`` to every recipient and return the new notifications.
 
@@ -70,12 +72,18 @@ def send(
 
     ``announce=False`` pushes nothing to open pages (no badge refresh, no toast): the notification
     is stored and counted, and shows on the person's next page.
+
+    Recipients who muted the thread of ``target`` or of ``parent`` (see inbox.services.threads)
+    get nothing. ``group_key`` folds the notification into each recipient's open (unread,
+    unarchived) row with that key, if they have one: "Alice and 4 others commented", returned
+    among the new notifications (see inbox.services.grouping).
     """
     now = now or timezone.now()
     registry = Notification.flags_registry
     flag_set = registry.resolve(flags)
     extra = _check_extra(extra)
     _check_fields(category=category, level=level, url=url, parent=parent)
+    group_key = grouping.check_key(group_key)
     if expires_at is not None and expires_at <= (send_at or now):
         raise NotificationError(_("expires_at must be later than the time the notification is sent."))
     if silent and not announce:
@@ -94,6 +102,8 @@ def send(
 
     db = dialect.alias()
     targets = normalize(recipients)  # a QuerySet stays on its own database
+    if target is not None or parent is not None:  # only a thread can be muted: no query otherwise
+        targets = threads.without(targets, threads.muted(threads.send_keys(target, parent), using=db))
     published = send_at is None or send_at <= now
     shared = {
         **_generic_fields("actor", actor),
@@ -111,6 +121,8 @@ def send(
         "updated_at": now,
         **{field: now for flag, field in flagmod.BUILTIN_FIELDS.items() if flag in flag_set},
     }
+    if group_key is not None:
+        shared["group_key"] = group_key
     # A site's own flags are rows of their own table, written after each batch of notifications.
     custom = frozenset(flag.value for flag in flag_set if not flagmod.is_builtin(flag))
     if silent:
@@ -122,14 +134,23 @@ def send(
 
     pipeline = conf.load_list("PREPARATION_PIPELINE")
     batch_size = batch_size or conf.get("BATCH_SIZE")
+    grouped = grouping.Folder.applies(group_key, shared)
     with transaction.atomic(using=db):
         if pipeline:
-            sent: Sequence[Notification] = _insert_prepared(
-                _rows(targets, template, text, context, batch_size), shared, custom, pipeline, batch_size, db, now
+            heads: list[grouping.Head] = []
+            folder = _folder(group_key, template, text, context, shared, db, now, heads.append) if grouped else None
+            # Heads are folded before the pipeline, which sees only the new notifications.
+            created = _insert_prepared(
+                _rows(targets, template, text, context, batch_size, folder), shared, custom, pipeline, batch_size, db, now
             )
+            sent: Sequence[Notification] = [*created, *_read_heads(heads, db)]
         else:
             writer = _Writer(shared, custom, text or "", db, now)
-            if isinstance(targets, models.QuerySet) and writer.can_insert_select(targets, template):
+            if grouped:
+                folder = _folder(group_key, template, text, context, shared, db, now, writer.add_head)
+                for rows in _rows(targets, template, text, context, batch_size, folder):
+                    writer.insert_rows(rows)
+            elif isinstance(targets, models.QuerySet) and writer.can_insert_select(targets, template):
                 writer.insert_from_queryset(targets, batch_size)
             else:
                 for rows in _rows(targets, template, text, context, batch_size):
@@ -184,15 +205,44 @@ def _events_of(sent: Sequence[Notification]) -> Iterator[events.Event]:
         )
 
 
+def _folder(
+    group_key: str | None,
+    template: MessageTemplate,
+    text: str | None,
+    context: dict[str, Any],
+    shared: dict[str, Any],
+    db: str,
+    now: datetime,
+    sink: Callable[[grouping.Head], None],
+) -> grouping.Folder:
+    assert group_key is not None
+    return grouping.Folder(group_key, template, text, context, shared, db=db, now=now, sink=sink)
+
+
+def _read_heads(heads: list[grouping.Head], db: str) -> list[Notification]:
+    """The pipeline path returns instances: the heads' rows as they are now (one query per KEY_CHUNK)."""
+    found: list[Notification] = []
+    for start in range(0, len(heads), stats.KEY_CHUNK):
+        found += Notification.objects.using(db).filter(pk__in=[h.pk for h in heads[start : start + stats.KEY_CHUNK]])
+    return found
+
+
 def _rows(
     targets: list[models.Model] | models.QuerySet,
     template: MessageTemplate,
     text: str | None,
     context: dict[str, Any],
     batch_size: int,
+    folder: grouping.Folder | None = None,
 ) -> Iterator[list[Row]]:
-    """The rows to insert, ``batch_size`` recipients at a time; a QuerySet is read in keyset pages."""
+    """The rows to insert, ``batch_size`` recipients at a time; a QuerySet is read in keyset pages.
+
+    With a ``folder`` (a grouped send), recipients with an open row of the group are folded into
+    it first and get no row here.
+    """
     for chunk in _recipient_chunks(targets, batch_size, instances=text is None):
+        if folder is not None:
+            chunk = folder.fold(chunk)
         rows = []
         for key, recipient in chunk:
             message = text if text is not None else template.render({**context, "recipient": recipient})
@@ -520,6 +570,10 @@ class _Writer:
             f"SELECT {', '.join(['%s'] * len(self.columns) + per_row)} FROM ({source}) r "
             f"{dialect.returning(self.connection, returned)}"
         )
+
+    def add_head(self, head: grouping.Head) -> None:
+        """A recipient's open row of the group absorbed the send: returned and announced, not counted."""
+        self.sent.append(head.pk, head.uid, head.type_id, head.recipient_id, head.message, head.overrides)
 
     def _add(self, pk: int, uid: uuid.UUID, type_id: int, object_id: str, message: str | None) -> None:
         self.sent.append(pk, uid, type_id, object_id, None if message == self.text else message)

@@ -16,7 +16,7 @@ from typing import Any, overload
 
 from django.db.models.base import ModelState
 
-from inbox.models import Notification
+from inbox.models import _KNOWN_CUSTOM_FLAGS, Notification
 
 
 class SentNotifications(Sequence[Notification]):
@@ -35,8 +35,22 @@ class SentNotifications(Sequence[Notification]):
         self._int_recipients: array[int] | None = array("q")
         self._recipients: list[str] = []
         self._messages: list[str] | None = None
+        #: Index -> the values of a grouped row (``send(group_key=...)``) that differ from the prototype.
+        self._overrides: dict[int, dict[str, Any]] = {}
 
-    def append(self, pk: int, uid: uuid.UUID, type_id: int, recipient_id: str, message: str | None) -> None:
+    def append(
+        self,
+        pk: int,
+        uid: uuid.UUID,
+        type_id: int,
+        recipient_id: str,
+        message: str | None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one notification; ``overrides`` are the fields in which it differs from the prototype
+        besides these (a grouped row that absorbed the send keeps its own creation time, size...)."""
+        if overrides:
+            self._overrides[len(self._ids)] = overrides
         self._ids.append(pk)
         self._uids += uid.bytes
         self._types.append(type_id)
@@ -109,7 +123,7 @@ class SentNotifications(Sequence[Notification]):
         instance is built only when its message differs from the prototype's, else it is None."""
         uids = self._uids
         for index in range(len(self)):
-            own = self._build(index) if self._messages is not None else None
+            own = self._build(index) if self._messages is not None or index in self._overrides else None
             yield self._types[index], self.recipient_id(index), uuid.UUID(bytes=bytes(uids[index * 16 : index * 16 + 16])), own
 
     def _build(self, index: int) -> Notification:
@@ -123,6 +137,11 @@ class SentNotifications(Sequence[Notification]):
         if self._messages is not None:
             values["message"] = self._messages[index]
         notification.__dict__.update(self._prototype.__dict__, **values)
+        overrides = self._overrides.get(index)
+        if overrides is not None:
+            notification.__dict__.update(overrides)
+            # A grouped row keeps its own flags, which the prototype does not know: read them if asked.
+            notification.__dict__.pop(_KNOWN_CUSTOM_FLAGS, None)
         state = notification._state = ModelState()
         state.adding, state.db = False, self._db
         return notification
