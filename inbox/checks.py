@@ -48,6 +48,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         problems.append(Error("INBOX['BATCH_SIZE'] must be a positive integer.", id="inbox.E005"))
     if not isinstance(conf.get("BROKER_OPTIONS"), dict):
         problems.append(Error("INBOX['BROKER_OPTIONS'] must be a dict.", id="inbox.E006"))
+    max_age = conf.get("UNSUBSCRIBE_MAX_AGE")
+    if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 1:
+        problems.append(Error("INBOX['UNSUBSCRIBE_MAX_AGE'] must be a positive integer (seconds).", id="inbox.E008"))
     try:
         categories.parse(conf.get("CATEGORIES"))
     except ImproperlyConfigured as error:

@@ -97,6 +97,10 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_LEASE": 600,
     # The Tasks API backend alias (settings.TASKS) delivery tasks are enqueued on.
     "TASK_BACKEND": "default",
+    # -- Preferences (docs/preferences.md) --
+    # Seconds an e-mail's one-click unsubscribe link (List-Unsubscribe, RFC 8058) keeps working;
+    # 60 days, so an e-mail read after a holiday still unsubscribes. Older links are refused.
+    "UNSUBSCRIBE_MAX_AGE": 60 * 24 * 60 * 60,
     # -- inbox.contrib.rules (docs/rules.md) --
     # The settings.CACHES alias holding the rules' version number. Each process re-reads it at most
     # every RULES_CACHE_SECONDS (0: at every signal) and reloads its rules when an edit moved it. It must

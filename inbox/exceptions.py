@@ -8,3 +8,7 @@ class MessageFormatError(NotificationError, ValueError):
 
 class MessageTooLongError(MessageFormatError):
     """A rendered message is longer than INBOX["MAX_MESSAGE_LENGTH"] (or a format spec would make it so)."""
+
+
+class PreferenceError(NotificationError):
+    """A preference or digest schedule was refused: a locked category, an unknown channel, a bad value."""

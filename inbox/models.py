@@ -455,6 +455,8 @@ class Digest(models.Model):
     size = models.PositiveIntegerField(_("notifications"), default=0)
     last_error = models.TextField(_("last error"), blank=True, default="")
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True, default="")
+    #: The runner sending it: set with the claim, so each runner reads back which windows are its own.
+    claim = models.UUIDField(_("claim"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
 
+from inbox import unsubscribe
 from inbox.channels import tasks
 from inbox.models import Delivery
 from inbox.services import notifier
@@ -70,9 +72,15 @@ def test_list_unsubscribe_header(email_settings, alice, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         notifier.send("Hello", alice, channels=["email"])
 
-    header = email_settings.messages[0].message["List-Unsubscribe"]
-    # The tests' URLconf has no preferences page, so the header leads to the inbox.
-    assert header == "<https://example.com" + reverse("inbox:list") + ">"
+    message = email_settings.messages[0].message
+    # RFC 8058 one-click: a signed link for this recipient, no category (the whole channel), e-mail.
+    header = message["List-Unsubscribe"].strip()  # a long header is folded: unfolding leaves a space
+    prefix = "<https://example.com" + reverse("inbox:unsubscribe", kwargs={"token": "T"})[:-2]
+    assert header.startswith(prefix) and header.endswith("/>")
+    assert unsubscribe.read_token(header[len(prefix):-2]) == unsubscribe.Unsubscription(
+        ContentType.objects.get_for_model(alice).pk, str(alice.pk), "", "email"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_message_id_is_recorded_on_the_delivery(email_settings, alice, django_capture_on_commit_callbacks):

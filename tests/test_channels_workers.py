@@ -173,7 +173,9 @@ def assert_delivered(site: Site, smtp: SMTPSink) -> sqlite3.Row:
     assert message["Subject"] == "Report 7 is ready"
     assert message["From"] == "Inbox <inbox@example.com>" and message["To"] == "alice@example.com"
     assert message["Message-ID"] == alice["provider_message_id"] != ""
-    assert message["List-Unsubscribe"].startswith("<https://inbox.example/")
+    # A long header is folded; unfolding leaves the space before the value.
+    assert message["List-Unsubscribe"].strip().startswith("<https://inbox.example/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert "Report 7 is ready" in text and "https://inbox.example/reports/7/" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from inbox.models import Notification
@@ -85,11 +86,18 @@ class Channel:
     name: ClassVar[str]
     providers: ClassVar[Sequence[str]] = ()
     registry: ClassVar[dict[str, type[Channel]]] = {}
+    #: What the preferences page calls it; a channel without one is named after ``name``.
+    label: ClassVar[str | Promise]
+    #: Whether people choose what reaches them here (inbox.services.preferences). A developer's
+    #: tool (the console) is not: it always gets everything, and the preferences page leaves it out.
+    in_preferences: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
             Channel.registry[cls.name] = cls
+            if "label" not in cls.__dict__:
+                cls.label = cls.name.replace("-", " ").replace("_", " ").capitalize()
 
     def __init__(self, context: Mapping[str, Any] | None = None) -> None:
         self.context: Mapping[str, Any] = context or {}

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from inbox import shortcodes
 from inbox.channels import site
 from inbox.channels.base import Channel, Provider
@@ -28,4 +30,7 @@ class ConsoleProvider(Provider):
 
 class ConsoleChannel(Channel):
     name = "console"
+    label = _("Console")
     providers = ["console"]
+    # A developer's view of everything sent: preferences and digests do not apply to it.
+    in_preferences = False

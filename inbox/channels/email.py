@@ -17,11 +17,14 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import models
 from django.template.loader import render_to_string
+from django.urls import NoReverseMatch
+from django.utils.translation import gettext_lazy as _
 
-from inbox import conf
+from inbox import categories, conf, unsubscribe
 from inbox.channels import site
 from inbox.channels.base import Channel, DeliveryError, Outcome, Provider, SkipDelivery
 from inbox.models import Notification
+from inbox.recipients import Key
 
 
 def recipient_address(recipient: models.Model) -> str | None:
@@ -40,11 +43,15 @@ class EmailProvider(Provider):
         address = conf.load(conf.get("EMAIL_ADDRESS_RESOLVER"))(recipient)
         if not address:
             raise SkipDelivery("the recipient has no e-mail address")
+        unsubscribe_url, headers = self.unsubscribe((notification.recipient_type_id, notification.recipient_id),
+                                                    notification.category)
         template_context = {
             "notification": notification,
             "recipient": recipient,
             "link": site.absolute(notification.url),
             **self.links,
+            "unsubscribe_url": unsubscribe_url,
+            "category_label": categories.get(notification.category).label if notification.category else "",
             "context": context,
         }
         subject = " ".join(render_to_string("inbox/email/subject.txt", template_context).split())
@@ -53,13 +60,28 @@ class EmailProvider(Provider):
             "subject": subject,
             "text": render_to_string("inbox/email/body.txt", template_context),
             "html": render_to_string("inbox/email/body.html", template_context),
-            "headers": {"List-Unsubscribe": f"<{template_context['unsubscribe_url']}>"},
+            "headers": headers,
         }
+
+    def unsubscribe(self, key: Key, category: str) -> tuple[str, dict[str, str]]:
+        """The one-click unsubscribe link of a message (``""`` when there is none) and its headers.
+
+        A locked category cannot be turned off: its messages point at the preferences page, with
+        no one-click POST. A site whose URLconf lacks ``inbox:unsubscribe`` gets the same.
+        """
+        if not (category and categories.get(category).locked):
+            try:
+                found = unsubscribe.headers(key, category, EmailChannel.name)
+            except NoReverseMatch:
+                pass
+            else:
+                return found["List-Unsubscribe"][1:-1], found
+        return "", {"List-Unsubscribe": f"<{self.links['preferences_url']}>"}
 
     @cached_property
     def links(self) -> dict[str, str]:
         """The same for every message: worked out once per batch (a provider serves one batch)."""
-        return {"inbox_url": site.inbox_url(), "unsubscribe_url": site.unsubscribe_url()}
+        return {"inbox_url": site.inbox_url(), "preferences_url": site.preferences_url()}
 
     @cached_property
     def domain(self) -> str | None:
@@ -121,4 +143,5 @@ def _first_code(error: Exception) -> int | None:
 
 class EmailChannel(Channel):
     name = "email"
+    label = _("E-mail")
     providers = ["email"]

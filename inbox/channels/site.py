@@ -39,12 +39,12 @@ def absolute(link: str) -> str:
 
 
 def inbox_url() -> str:
-    """The inbox page, absolute: where "see all" and the unsubscribe header lead."""
+    """The inbox page, absolute: where "see all" leads."""
     return absolute(reverse("inbox:list"))
 
 
-def unsubscribe_url() -> str:
-    """The preferences page once the site has one, else the inbox."""
+def preferences_url() -> str:
+    """The preferences page, absolute, once the site's URLconf has it; else the inbox."""
     try:
         return absolute(reverse("inbox:preferences"))
     except NoReverseMatch:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from inbox import shortcodes
 from inbox.channels import http, site
@@ -56,4 +57,5 @@ class SlackProvider(Provider):
 
 class SlackChannel(Channel):
     name = "slack"
+    label = gettext_lazy("Slack")
     providers = ["slack"]

@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy
 
 from inbox import shortcodes
 from inbox.channels import http, signing, site
@@ -85,4 +86,5 @@ class WebhookProvider(Provider):
 
 class WebhookChannel(Channel):
     name = "webhook"
+    label = gettext_lazy("Webhook")
     providers = ["webhook"]
