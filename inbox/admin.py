@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from inbox import shortcodes
 from inbox.channels import deliveries
-from inbox.models import Delivery, Notification, Stats
+from inbox.models import Delivery, Digest, DigestSchedule, Mute, Notification, Preference, Stats
 from inbox.services import manager
 
 if TYPE_CHECKING:
@@ -142,3 +142,78 @@ class DeliveryAdmin(admin.ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+class _RecordAdmin(admin.ModelAdmin):
+    """A record the kit writes through its services (so the rules hold): shown, never edited here.
+    Deleting stays possible where it only undoes a person's choice (``can_delete``)."""
+
+    can_delete = False
+    list_select_related = ["recipient_type"]
+    show_full_result_count = False
+    search_fields = ["=recipient_id"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    @admin.display(description=_("recipient"), ordering="recipient_id")
+    def recipient_label(self, obj: Any) -> str:
+        return f"{obj.recipient_type}: {obj.recipient_id}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.can_delete and super().has_delete_permission(request, obj)
+
+
+@admin.register(Digest)
+class DigestAdmin(_RecordAdmin):
+    """The digest log: one row per digest sent (or failed) per recipient, channel and window."""
+
+    list_display = ["recipient_label", "channel", "provider", "window_end", "status", "size", "short_error", "sent_at"]
+    list_filter = ["status", "channel", "provider"]
+    search_fields = ["=recipient_id", "provider_message_id"]
+    date_hierarchy = "window_end"
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: Digest) -> str:
+        return obj.last_error[:80]
+
+
+@admin.register(DigestSchedule)
+class DigestScheduleAdmin(_RecordAdmin):
+    """How often each person hears through each channel (changed on their preferences page)."""
+
+    list_display = ["recipient_label", "channel", "frequency", "time", "weekday", "time_zone", "updated_at"]
+    list_filter = ["frequency", "channel"]
+    can_delete = True  # back to the default: immediately
+
+
+@admin.register(Preference)
+class PreferenceAdmin(_RecordAdmin):
+    """Each person's stored choices; no row means the default (on)."""
+
+    list_display = ["recipient_label", "shown_category", "shown_channel", "enabled", "updated_at"]
+    list_filter = ["enabled", "channel", "category"]
+    can_delete = True  # back to the default: on
+
+    @admin.display(description=_("category"), ordering="category")
+    def shown_category(self, obj: Preference) -> StrOrPromise:
+        return obj.category or _("(every category: the channel's switch)")
+
+    @admin.display(description=_("channel"), ordering="channel")
+    def shown_channel(self, obj: Preference) -> StrOrPromise:
+        return obj.channel or _("(every channel)")
+
+
+@admin.register(Mute)
+class MuteAdmin(_RecordAdmin):
+    """Muted threads: deleting one unmutes it."""
+
+    list_display = ["recipient_label", "thread", "created_at"]
+    search_fields = ["=recipient_id", "=thread"]
+    can_delete = True
