@@ -1,7 +1,7 @@
 from django.apps import apps
 from django.urls import path
 
-from inbox import views
+from inbox import preference_views, views
 from inbox.sse.views import events
 
 app_name = "inbox"
@@ -13,6 +13,8 @@ urlpatterns = [
     path("badge/", views.BadgeView.as_view(), name="badge"),
     path("preview/", views.PreviewView.as_view(), name="preview"),
     path("events/", events, name="events"),
+    path("preferences/", preference_views.PreferencesView.as_view(), name="preferences"),
+    path("unsubscribe/<str:token>/", preference_views.UnsubscribeView.as_view(), name="unsubscribe"),
     path("<uuid:uid>/", views.NotificationDetailView.as_view(), name="detail"),
     path("<uuid:uid>/action/", views.NotificationActionView.as_view(), name="action"),
 ]
