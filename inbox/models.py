@@ -124,8 +124,10 @@ class Notification(models.Model):
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="inbox_replies"),
             models.Index(fields=["sent_at"], condition=Q(is_published=False), name="inbox_scheduled"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="inbox_expiring"),
+            # The key first: "has anyone an open row of this group?" is one probe, before any
+            # recipient is looked up.
             models.Index(
-                fields=["recipient_type", "recipient_id", "group_key"],
+                fields=["group_key", "recipient_type", "recipient_id"],
                 condition=~Q(group_key="") & Q(read_at__isnull=True, archived_at__isnull=True),
                 name="inbox_open_groups",
             ),

@@ -220,3 +220,34 @@ def test_concurrent_grouped_sends_end_with_one_row(is_postgres):
     assert set(Notification.objects.values_list("group_size", "group_actors")) == {(40, 4)}
     assert GroupedItem.objects.count() == 5 * 40
     assert_stats_match_recount()
+
+
+def test_a_queryset_send_folds_with_insert_select_in_constant_queries(db, apollo, warm_content_types):
+    """A QuerySet of recipients keeps the INSERT ... SELECT path (no recipient passes through
+    Python): heads are read in pages, everyone else gets a row, and the queries do not grow."""
+    from django.test.utils import CaptureQueriesContext
+
+    users = User.objects.bulk_create([User(username=f"user{i}") for i in range(210)])
+    actor_one, actor_two = actors(2)
+    few = User.objects.filter(pk__in=[u.pk for u in users[:10]])
+    many = User.objects.filter(pk__in=[u.pk for u in users[10:210]])
+    comment(User.objects.filter(pk__in=[u.pk for u in users[:5]]), actor_one, apollo)
+    comment(User.objects.filter(pk__in=[u.pk for u in users[10:110]]), actor_one, apollo)
+
+    def counted(recipients) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            sent = comment(recipients, actor_two, apollo, batch_size=500)
+        assert len(sent) == recipients.count()
+        if connection.vendor != "mysql":  # MariaDB has no INSERT ... RETURNING: its sends read recipients
+            inserts = [q["sql"] for q in captured.captured_queries
+                       if q["sql"].startswith('INSERT INTO "inbox_notification"')]
+            assert inserts and all('FROM "auth_user"' in sql for sql in inserts)  # INSERT ... SELECT
+        return len(captured.captured_queries)
+
+    assert counted(few) == counted(many)
+    rows = Notification.objects.filter(recipient_id__in=[str(u.pk) for u in users])
+    assert rows.count() == 210  # one row each: folded or new
+    assert rows.filter(group_size=2).count() == 105 and rows.filter(group_size=1).count() == 105
+    assert set(rows.filter(group_size=2).values_list("message", flat=True)) == {
+        "actor1 and 1 other commented on Apollo"}
+    assert_stats_match_recount()

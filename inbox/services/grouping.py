@@ -13,19 +13,21 @@ and, for those with one, changes the head instead of adding a row:
 - it is news again: unseen (Stats move it from seen to unseen), but counted once (no new total or
   unread), announced as new (toast and list refresh), and returned by ``send()`` beside the new rows.
 
-Two senders folding into one recipient's group are serialised by that recipient's Stats row,
-locked (created first when missing) before the heads are looked up, so they end with one row.
+Two senders of one key are serialised before the heads are looked up, so they end with one row:
+by a lock named after the key (PostgreSQL's advisory lock; SQLite's write lock) or, on
+MariaDB/MySQL, by the recipients' Stats rows, locked (created first when missing).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
@@ -34,7 +36,7 @@ from django.utils.translation import ngettext
 from inbox import dialect, stats
 from inbox.exceptions import NotificationError
 from inbox.formatting import MessageTemplate
-from inbox.models import GroupedItem, Notification
+from inbox.models import GroupedItem, Notification, Stats
 from inbox.recipients import Key, keys_q
 
 #: The longest group key (the column's size).
@@ -107,6 +109,8 @@ class Folder:
         self.sink = sink
         self.state = stats.State.of(Notification(**{**self.shared, "message": text or ""}))
         self._messages: dict[int, str] = {}  # by the number of other actors, when no recipient is named
+        # Taken at once (inside send()'s transaction) and held to its end; else rows are locked per chunk.
+        self.key_locked = dialect.lock_name(connections[db], f"inbox.group:{key}", Stats._meta.db_table)
 
     @staticmethod
     def applies(group_key: str | None, shared: Mapping[str, Any]) -> bool:
@@ -125,15 +129,54 @@ class Folder:
             remaining += self._fold(chunk[start : start + stats.KEY_CHUNK])
         return remaining
 
+    def fold_queryset(self, targets: models.QuerySet) -> Iterator[models.QuerySet]:
+        """A QuerySet of recipients (send()'s INSERT ... SELECT path, which needs ``key_locked``):
+        fold into the heads among them, and yield the recipients still needing a row, as QuerySets
+        for the INSERT ... SELECT. A new group (the usual case) costs one probe of the index and
+        yields ``targets`` whole; otherwise recipients are read a page of primary keys at a time
+        (never as instances), their heads looked up by those keys, and the rest of the page
+        yielded by key: plans the database cannot get wrong, whatever its statistics say about
+        rows this transaction just wrote."""
+        assert self.key_locked
+        type_id = ContentType.objects.get_for_model(targets.model).pk
+        if not self._open_rows(type_id).exists():
+            yield targets
+            return
+        last: Any = None
+        while True:
+            page = targets if last is None else targets.filter(pk__gt=last)
+            pks = list(page.order_by("pk").values_list("pk", flat=True)[: stats.KEY_CHUNK])
+            if not pks:
+                return
+            heads = self._heads(Q(recipient_type_id=type_id, recipient_id__in=[str(pk) for pk in pks]))
+            if heads:
+                self._absorb(heads, {})
+            rest = [pk for pk in pks if (type_id, str(pk)) not in heads]
+            if rest:
+                yield targets.model._default_manager.using(targets.db).filter(pk__in=rest)
+            last = pks[-1]
+            if len(pks) < stats.KEY_CHUNK:
+                return
+
+    def _open_rows(self, type_id: int) -> models.QuerySet:
+        return Notification.objects.using(self.db).filter(
+            group_key=self.key, recipient_type_id=type_id, read_at__isnull=True, archived_at__isnull=True,
+        )
+
     def _fold(self, part: list[Entry]) -> list[Entry]:
         keys = [key for key, _recipient in part]
-        # Before reading heads: a concurrent grouped send to these recipients waits here (and the
-        # rows exist first, so even a first-ever send locks), then sees the head the other made.
-        stats.lock(keys, using=self.db)
-        heads = self._heads(keys)
+        if not self.key_locked:
+            # Before reading heads: a concurrent grouped send to these recipients waits here (and
+            # the rows exist first, so even a first-ever send locks), then sees the head the other made.
+            stats.lock(keys, using=self.db)
+        heads = self._heads(keys_q(keys))
         if not heads:
             return part
-        recipients = {key: recipient for key, recipient in part}
+        self._absorb(heads, {key: recipient for key, recipient in part})
+        return [(key, recipient) for key, recipient in part if key not in heads]
+
+    def _absorb(self, heads: dict[Key, tuple[Any, ...]], recipients: dict[Key, models.Model | None]) -> None:
+        """Fold the send into ``heads`` (``recipients``: the instances a per-recipient template needs)."""
         deltas = stats.Deltas()
         by_message: dict[str, list[int]] = {}
         new_actor: list[int] = []
@@ -153,7 +196,9 @@ class Folder:
             by_message.setdefault(message, []).append(pk)
             plain.setdefault(self._message(0, recipients.get(key)), []).append(pk)
             old = stats.State(published=True, seen=seen_at is not None, starred=starred_at is not None)
-            deltas.add(key, old, dataclasses.replace(old, seen=self.state.seen, starred=old.starred or self.state.starred))
+            new = dataclasses.replace(old, seen=self.state.seen, starred=old.starred or self.state.starred)
+            if new != old:  # usually equal (an unseen row stays unseen): nothing to count
+                deltas.add(key, old, new)
             overrides: dict[str, Any] = {"created_at": created_at, "group_size": size + 1, "group_actors": actors}
             if starred_at is not None:
                 overrides["starred_at"] = starred_at
@@ -170,16 +215,16 @@ class Folder:
             stats.apply(deltas, now=self.now, using=self.db)
         for head in found:
             self.sink(head)
-        return [(key, recipient) for key, recipient in part if key not in heads]
 
-    def _heads(self, keys: list[Key]) -> dict[Key, tuple[Any, ...]]:
-        """The newest open row with the key of each recipient that has one: one query."""
+    def _heads(self, condition: Q, limit: int | None = None) -> dict[Key, tuple[Any, ...]]:
+        """The newest open row with the key of each recipient matching ``condition``: one query
+        (at most ``limit`` rows, recipients in order)."""
         known = GroupedItem.objects.filter(
             head=OuterRef("pk"), actor_type_id=self.shared["actor_type_id"], actor_id=self.shared["actor_id"]
         )
         rows = (
             Notification.objects.using(self.db)
-            .filter(keys_q(keys), group_key=self.key, read_at__isnull=True, archived_at__isnull=True, is_published=True)
+            .filter(condition, group_key=self.key, read_at__isnull=True, archived_at__isnull=True, is_published=True)
             .annotate(known_actor=Exists(known))
             .order_by("recipient_type_id", "recipient_id", "-sent_at", "-pk")
             # A locking read: on MariaDB a plain SELECT would read the transaction's snapshot,
@@ -191,6 +236,8 @@ class Folder:
                 "category", "parent_id", "known_actor",
             )
         )
+        if limit is not None:
+            rows = rows[:limit]
         heads: dict[Key, tuple[Any, ...]] = {}
         for row in rows:
             heads.setdefault((row[2], row[3]), row)  # the newest first: an older open one stays as it is

@@ -25,9 +25,9 @@ from inbox.exceptions import NotificationError
 from inbox.flags import Flag, FlagLike
 from inbox.models import Notification, NotificationFlag
 from inbox.querysets import custom_flags_exist
-from inbox.services import threads
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
+from inbox.services import threads
 from inbox.signals import notifications_flags_changed, notifications_updated
 
 

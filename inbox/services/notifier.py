@@ -148,8 +148,13 @@ def send(
             writer = _Writer(shared, custom, text or "", db, now)
             if grouped:
                 folder = _folder(group_key, template, text, context, shared, db, now, writer.add_head)
-                for rows in _rows(targets, template, text, context, batch_size, folder):
-                    writer.insert_rows(rows)
+                if (isinstance(targets, models.QuerySet) and folder.key_locked and not targets.query.is_sliced
+                        and writer.can_insert_select(targets, template)):
+                    for remaining in folder.fold_queryset(targets):
+                        writer.insert_from_queryset(remaining, batch_size)
+                else:
+                    for rows in _rows(targets, template, text, context, batch_size, folder):
+                        writer.insert_rows(rows)
             elif isinstance(targets, models.QuerySet) and writer.can_insert_select(targets, template):
                 writer.insert_from_queryset(targets, batch_size)
             else:

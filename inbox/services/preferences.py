@@ -416,13 +416,10 @@ def _read(model: type[models.Model], keys: Sequence[Key], db: str, **filters: It
     rows: list[Any] = []
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start:start + KEYS_PER_QUERY]
-        sql = (
-            f"SELECT t.* FROM {table} t "
-            f"JOIN ({dialect.rows_source(connection, ['int', 'text'])}) k "
-            f"ON t.{quote('recipient_type_id')} = k.c0 AND t.{quote('recipient_id')} = k.c1 "
-            f"WHERE {' AND '.join(conditions) or '1 = 1'}"
-        )
+        join, matches, key_params = dialect.recipient_keys_join(connection, "t", chunk)
+        sql = f"SELECT t.* FROM {table} t {join} WHERE {' AND '.join([matches, *conditions])}"
         # raw() runs the fields' converters (a TimeField comes back a time on every database).
-        rows += model._default_manager.using(db).raw(sql, [dialect.encode_rows(chunk), *params])
+        # The keys' parameters come first: in the JOIN, or in the WHERE's first condition.
+        rows += model._default_manager.using(db).raw(sql, [*key_params, *params])
     return rows
 
