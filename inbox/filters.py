@@ -24,9 +24,13 @@ STATUSES = [
     ("unread", _("Unread")),
     ("read", _("Read")),
     ("starred", _("Starred")),
+    ("snoozed", _("Snoozed")),
     ("archived", _("Archived")),
     ("everything", _("All")),
 ]
+#: Statuses whose rows are not published (a snoozed notification waits, uncounted, for its time):
+#: the view gives their FilterSet its own base queryset (see ``InboxListMixin.get_filterset``).
+UNPUBLISHED_STATUSES = frozenset({"snoozed"})
 #: The filters the page shows under "Advanced" (everything but search, status and category,
 #: which have their own controls); a subclass's extra filters join them.
 PRIMARY_FILTERS = ("q", "status", "category")
@@ -97,6 +101,9 @@ class NotificationFilter(django_filters.FilterSet):
             return queryset.archived()
         if value == "starred":
             return queryset.starred()
+        if value == "snoozed":
+            # Only snoozed ones, whatever base a subclass's view passes in.
+            return queryset.snoozed()
         if value == "everything":
             return queryset
         queryset = queryset.active()

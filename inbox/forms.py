@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inbox import conf
+from inbox import conf, snooze_times
 
 BULK_ACTIONS = [
     ("read", _("Mark read")),
@@ -16,8 +16,12 @@ BULK_ACTIONS = [
     ("unarchive", _("Move to inbox")),
     ("star", _("Star")),
     ("unstar", _("Unstar")),
+    ("snooze", _("Snooze")),
+    ("unsnooze", _("Unsnooze")),
     ("delete", _("Delete")),
 ]
+#: One notification's actions beyond the bulk ones: a thread is muted from its detail page.
+ONE_ACTIONS = [*BULK_ACTIONS, ("mute", _("Mute thread")), ("unmute", _("Unmute thread"))]
 SCOPES = [
     ("selected", _("Selected")),
     ("page", _("All on this page")),
@@ -57,8 +61,44 @@ class ListParamsForm(forms.Form):
         return sort
 
 
-class BulkForm(forms.Form):
-    action = forms.ChoiceField(choices=BULK_ACTIONS)
+class SnoozeFieldsMixin(forms.Form):
+    """``until`` for ``action=snooze``: a preset or a ``datetime-local`` value.
+
+    A button sends one name and value, so the snooze menu's presets are buttons ``until=<preset>``
+    with no ``action`` (it is implied), and its time pickers are inputs ``until_at`` (the rows'
+    pickers share one form: the one filled in counts).
+    """
+
+    until = forms.CharField(required=False, max_length=40)
+    until_at = forms.Field(required=False)
+
+    def clean_snooze(self, data: dict[str, Any]) -> dict[str, Any]:
+        until = data.get("until") or ""
+        if not data.get("action"):
+            if until:
+                data["action"] = "snooze"
+            elif "action" not in self.errors:
+                self.add_error("action", forms.ValidationError(_("Choose an action."), code="required"))
+                return data
+        if data.get("action") != "snooze":
+            data["until"] = None
+            return data
+        if not until:
+            picked = self.data.getlist("until_at") if hasattr(self.data, "getlist") else [self.data.get("until_at", "")]
+            values = {str(value).strip() for value in picked if value and str(value).strip()}
+            if len(values) > 1:
+                self.add_error(None, forms.ValidationError(_("Choose one time to snooze until."), code="ambiguous"))
+                return data
+            until = values.pop() if values else ""
+        try:
+            data["until"] = snooze_times.until_from(until)
+        except forms.ValidationError as error:
+            self.add_error(None, error)
+        return data
+
+
+class BulkForm(SnoozeFieldsMixin, forms.Form):
+    action = forms.ChoiceField(choices=BULK_ACTIONS, required=False)
     scope = forms.ChoiceField(choices=SCOPES, required=False)
     # Repeated fields of uids, validated in clean_<name>.
     uid = forms.Field(required=False)
@@ -93,13 +133,16 @@ class BulkForm(forms.Form):
         data["scope"] = scope
         if scope == "selected" and not data.get("uid") and "uid" not in self.errors:
             raise forms.ValidationError(_("Select at least one notification."))
-        return data
+        return self.clean_snooze(data)
 
 
-class ActionForm(forms.Form):
+class ActionForm(SnoozeFieldsMixin, forms.Form):
     """One action on one notification (a row's buttons, the detail page's)."""
 
-    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    action = forms.ChoiceField(choices=ONE_ACTIONS, required=False)
     #: Where the answer goes: back to the list (with its state) or the detail page.
     next = forms.ChoiceField(choices=[("list", "list"), ("detail", "detail")], required=False)
     confirm = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        return self.clean_snooze(super().clean() or {})

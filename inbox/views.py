@@ -11,8 +11,10 @@ say so, never fail with a 500 that tells the reader it did not happen.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +26,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, Ht
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -41,21 +44,31 @@ from django_htmx.middleware import HtmxDetails
 from django_tables2.paginators import LazyPaginator
 
 from inbox import categories, conf, recipients, sections, stats
+from inbox.exceptions import NotificationError
+from inbox.filters import UNPUBLISHED_STATUSES
 from inbox.forms import BULK_ACTIONS, SCOPES, ActionForm, BulkForm, ListParamsForm
-from inbox.models import Notification
+from inbox.models import GroupedItem, Notification
+from inbox.recipients import key_of
 from inbox.services import manager
+from inbox.snooze_times import MAX_SNOOZE, SNOOZE_PRESETS, describe_until, local_input
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = {
+ACTIONS: dict[str, Callable[[QuerySet[Notification]], int]] = {
     "read": manager.mark_read,
     "unread": manager.mark_unread,
     "archive": manager.archive,
     "unarchive": manager.unarchive,
     "star": manager.star,
     "unstar": manager.unstar,
+    "unsnooze": manager.unsnooze,
     "delete": manager.delete,
 }
+#: Actions that also reach snoozed notifications (unpublished until their time); the others change
+#: only published ones, so a stale "Archive" on a row snoozed since changes nothing.
+SNOOZED_ACTIONS = frozenset({"snooze", "unsnooze", "delete", "mute", "unmute"})
+#: How many earlier items of a group the detail page lists (it says how many more there are).
+GROUP_ITEMS_SHOWN = 50
 #: Request parameters that are not filters but belong to the list's state.
 LIST_PARAMS = ("sort", "per_page", "page")
 #: The element of the inbox page that HTMX requests for the list swap.
@@ -69,22 +82,28 @@ TABS = [
     ("all", gettext_lazy("Inbox")),
     ("unread", gettext_lazy("Unread")),
     ("starred", gettext_lazy("Starred")),
+    ("snoozed", gettext_lazy("Snoozed")),
     ("archived", gettext_lazy("Archived")),
     ("everything", gettext_lazy("All")),
 ]
 #: Bulk actions that make no sense in a tab (everything there is already so).
 HIDDEN_ACTIONS: dict[str, set[str]] = {
-    "all": {"unarchive"},
-    "unread": {"unread", "unarchive"},
-    "read": {"read", "unarchive"},
-    "starred": {"star"},
-    "archived": {"archive"},
-    "everything": set(),
+    "all": {"unarchive", "unsnooze"},
+    "unread": {"unread", "unarchive", "unsnooze"},
+    "read": {"read", "unarchive", "unsnooze"},
+    "starred": {"star", "unsnooze"},
+    # A snoozed notification waits for its time: it can only come back now or go.
+    "snoozed": {value for value, _label in BULK_ACTIONS} - {"unsnooze", "delete"},
+    "archived": {"archive", "unsnooze"},
+    "everything": {"unsnooze"},
 }
 
 
 def tab_counts(counts: stats.Counts) -> dict[str, int]:
-    """How many each status holds, from the one Stats read the page makes anyway."""
+    """How many each status holds, from the one Stats read the page makes anyway.
+
+    Snoozed notifications are not counted (Stats count published ones), so that tab has no number.
+    """
     active = counts.total - counts.archived
     return {
         "all": active,
@@ -143,6 +162,23 @@ class InboxViewMixin:
         """Everything this request may see: its recipients' notifications that are sent and unexpired."""
         return Notification.objects.recipients(self.recipients).sent().unexpired()
 
+    def snoozed(self) -> QuerySet[Notification]:
+        """This request's snoozed notifications: unpublished until their time, listed only in "Snoozed"."""
+        return Notification.objects.recipients(self.recipients).snoozed().unexpired()
+
+    def reachable(self) -> QuerySet[Notification]:
+        """What the detail page and the snooze, delete and mute actions reach: visible or snoozed."""
+        mine = Notification.objects.recipients(self.recipients).unexpired()
+        return mine.sent() | mine.snoozed()
+
+    def owner(self, notification: Notification) -> Any:
+        """The requester's recipient that ``notification`` belongs to (no query when it is one of them)."""
+        key = (notification.recipient_type_id, notification.recipient_id)
+        for recipient in self.recipients:
+            if key_of(recipient) == key:
+                return recipient
+        return notification.recipient
+
     def counts(self) -> stats.Counts:
         if not hasattr(self, "_counts"):
             self._counts = stats.counts_for(self.recipients)
@@ -164,7 +200,9 @@ class InboxListMixin(InboxViewMixin):
         return conf.load(conf.get("FILTERSET_CLASS"))
 
     def get_filterset(self, params: QueryDict) -> Any:
-        return self.get_filterset_class()(params, queryset=self.visible(), request=self.request)
+        # Snoozed notifications are unpublished: that tab starts from them, every other from visible().
+        base = self.snoozed() if params.get("status") in UNPUBLISHED_STATUSES else self.visible()
+        return self.get_filterset_class()(params, queryset=base, request=self.request)
 
     def get_list_form(self, params: QueryDict) -> ListParamsForm:
         return ListParamsForm(params, sortable=sortable_columns(self.get_table_class()))
@@ -194,7 +232,11 @@ class InboxListMixin(InboxViewMixin):
         options = list_form.cleaned_data if valid else {}
         # The rows show who acted (an avatar): one query per actor model for the page, not one per row.
         rows = filterset.qs.prefetch_related("actor") if valid else Notification.objects.none()
-        table = table_class(rows, order_by=options.get("sort") or None)
+        status = filterset.current_status if valid else "all"
+        snoozed_tab = status in UNPUBLISHED_STATUSES
+        # A snoozed row's sent_at is when it comes back: the soonest first ("-sent_at" reverses the
+        # column's newest-first order).
+        table = table_class(rows, order_by=options.get("sort") or ("-sent_at" if snoozed_tab else None))
         per_page = options.get("per_page") or conf.get("PAGE_SIZES")[0]
         try:
             table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=options.get("page") or 1)
@@ -209,7 +251,6 @@ class InboxListMixin(InboxViewMixin):
         if options.get("per_page") and options["per_page"] != conf.get("PAGE_SIZES")[0]:
             state["per_page"] = options["per_page"]
         table.detail_query = urlencode(filter_params)
-        status = filterset.current_status if valid else "all"
         context = {
             **self.base_context(),
             "filterset": filterset,
@@ -230,14 +271,19 @@ class InboxListMixin(InboxViewMixin):
             "category_chips": self.category_chips(state, filter_params.get("category", "")),
             "advanced_count": len(getattr(filterset, "advanced_filters", dict)()) if valid else 0,
             "sort_options": self.sort_options(table),
-            "grouped": options.get("sort", "") in ("", "sent_at"),
+            # Today / Yesterday / Earlier describe the past; snoozed rows wait in the future.
+            "grouped": options.get("sort", "") in ("", "sent_at") and not snoozed_tab,
+            "snoozed_tab": snoozed_tab,
+            "snooze_presets": SNOOZE_PRESETS,
+            "snooze_min": local_input(timezone.now()),
+            "snooze_max": local_input(timezone.now() + MAX_SNOOZE),
         }
         return context, 200 if valid else 400
 
     def tabs(self, state: dict[str, Any], current: str) -> list[dict[str, Any]]:
         counts = tab_counts(self.counts())
         return [
-            {"status": value, "label": label, "count": counts[value], "current": value == current,
+            {"status": value, "label": label, "count": counts.get(value), "current": value == current,
              "query": query_string(state, status=None if value == "all" else value, page=None)}
             for value, label in TABS
         ]
@@ -272,7 +318,7 @@ class InboxListMixin(InboxViewMixin):
 
     def matching_count(self, filterset: Any) -> int | None:
         """How many match, when Stats already knows (status-only filters); None rather than a COUNT(*)."""
-        if not filterset.only_status():
+        if not filterset.only_status() or filterset.current_status in UNPUBLISHED_STATUSES:
             return None
         counts = self.counts()
         active = counts.total - counts.archived
@@ -325,10 +371,12 @@ class NotificationDetailView(InboxListMixin, View):
     http_method_names = ["get", "head", "post"]
 
     def get(self, request: HttpRequest, uid: Any) -> HttpResponse:
-        notification = get_object_or_404(self.visible(), uid=uid)
+        # A snoozed notification opens too (from the Snoozed tab), without being marked read.
+        notification = get_object_or_404(self.reachable(), uid=uid)
         # With htmx, an unread page marks itself read on load (a POST): only on this first render,
         # never in the actions re-rendered after "Mark unread", which would undo it at once.
-        context = {**self.detail_context(notification, request.GET), "auto_read": not notification.is_read}
+        auto_read = not notification.is_read and notification.is_published
+        context = {**self.detail_context(notification, request.GET), "auto_read": auto_read}
         return HttpResponse(render_to_string(self.template_name, context, request=request))
 
     def detail_context(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
@@ -346,8 +394,32 @@ class NotificationDetailView(InboxListMixin, View):
             "replies": replies,
             "sections": extra_sections.html,
             "back_query": params.urlencode(),
+            **self.snooze_context(notification),
+            **self.group_context(notification),
             **self.neighbours(notification, params),
         }
+
+    def snooze_context(self, notification: Notification) -> dict[str, Any]:
+        """The snooze menu and the mute button: whether it is snoozed, and whether its thread is muted."""
+        now = timezone.now()
+        return {
+            "snoozed_until": notification.snoozed_until if not notification.is_published else None,
+            "muted": manager.is_muted(self.owner(notification), notification),
+            "snooze_presets": SNOOZE_PRESETS,
+            "snooze_min": local_input(now),
+            "snooze_max": local_input(now + MAX_SNOOZE),
+        }
+
+    def group_context(self, notification: Notification) -> dict[str, Any]:
+        """A group's notifications in their own words, newest first: at most GROUP_ITEMS_SHOWN, and how
+        many more. inbox.services.grouping keeps every one of them as a GroupedItem (the newest is the
+        head's own), and ``group_size`` says how many, so "and N earlier" needs no COUNT(*).
+        """
+        if notification.group_size <= 1:
+            return {"group_items": [], "group_more": 0}
+        items = list(GroupedItem.objects.filter(head=notification).order_by("-sent_at", "-id")
+                     .prefetch_related("actor")[:GROUP_ITEMS_SHOWN])
+        return {"group_items": items, "group_more": max(0, notification.group_size - len(items))}
 
     def neighbours(self, notification: Notification, params: QueryDict) -> dict[str, Any]:
         """Newer and older notifications within the filter the reader came from (newest-first order)."""
@@ -364,12 +436,19 @@ class NotificationDetailView(InboxListMixin, View):
         }
 
     def post(self, request: HttpRequest, uid: Any) -> HttpResponse:
-        notification = get_object_or_404(self.visible(), uid=uid)
+        notification = get_object_or_404(self.reachable(), uid=uid)
+        if not notification.is_published:
+            # Opening a snoozed one from the Snoozed tab: it is not news yet, so nothing is marked.
+            url = reverse("inbox:detail", args=[notification.uid])
+            query = request.GET.urlencode()
+            target = f"{url}?{query}" if query else url
+            return HttpResponseClientRedirect(target) if is_htmx(request) else HttpResponseRedirect(target, status=303)
         manager.mark_read(Notification.objects.filter(pk=notification.pk))
         if is_htmx(request):
             # The page's actions again, now without "Mark as read", and the badge.
             notification.refresh_from_db()
-            context = {**self.base_context(), "notification": notification, "back_query": request.GET.urlencode()}
+            context = {**self.base_context(), "notification": notification, "back_query": request.GET.urlencode(),
+                       **self.snooze_context(notification)}
             html = render_to_string(f"{self.template_name}#actions", context, request=request)
             response = HttpResponse(html + render_badge(request, self.recipients, oob=True, counts=self.counts()))
             return trigger_client_event(response, CHANGED_EVENT)
@@ -395,15 +474,19 @@ class BulkView(InboxListMixin, View):
         selected = self.selection(data, filterset)
         if data["action"] == "delete" and not data["confirm"]:
             return self.confirm(selected, data)
-        count = ACTIONS[data["action"]](selected)
-        return self.done(done_message(data["action"], count))
+        try:
+            count = apply_action(data["action"], selected, until=data.get("until"))
+        except NotificationError as error:  # the snooze's time passed while the request ran
+            return self.refuse(str(error))
+        return self.done(done_message(data["action"], count, until=data.get("until")))
 
     def selection(self, data: dict[str, Any], filterset: Any) -> QuerySet[Notification]:
         if data["scope"] == "matching":
             return filterset.qs
         uids = data["page_uid"] if data["scope"] == "page" else data["uid"]
         # Another recipient's uid is simply not in visible(): it is ignored, never touched.
-        return self.visible().filter(uid__in=uids)
+        base = self.reachable() if data["action"] in SNOOZED_ACTIONS else self.visible()
+        return base.filter(uid__in=uids)
 
     def confirm(self, selected: QuerySet[Notification], data: dict[str, Any], **extra: Any) -> HttpResponse:
         cancel_query = urlencode(self.params_from_post())
@@ -483,24 +566,35 @@ class NotificationActionView(BulkView):
     """
 
     def post(self, request: HttpRequest, uid: Any) -> HttpResponse:  # type: ignore[override]
-        notification = get_object_or_404(self.visible(), uid=uid)
+        notification = get_object_or_404(self.reachable(), uid=uid)
         form = ActionForm(request.POST)
         if not form.is_valid():
             return self.refuse(" ".join(_joined(e) for e in form.errors.values()))
         data = form.cleaned_data
+        action = data["action"]
         to_detail = data.get("next") != "list"
         if not to_detail:
             errors = self.list_errors(self.get_filterset(request.POST), self.get_list_form(request.POST))
             if errors:
                 return self.refuse(" ".join(errors))
-        selected = self.visible().filter(pk=notification.pk)
-        if data["action"] == "delete" and not data["confirm"]:
+        base = self.reachable() if action in SNOOZED_ACTIONS else self.visible()
+        selected = base.filter(pk=notification.pk)
+        if action == "delete" and not data["confirm"]:
             return self.confirm_one(notification, selected, data, to_detail)
-        count = ACTIONS[data["action"]](selected)
-        message = done_message(data["action"], count)
+        if action in ("mute", "unmute"):
+            # The thread is muted for the notification's own recipient (a shared inbox's team, say).
+            change = manager.mute if action == "mute" else manager.unmute
+            change(self.owner(notification), notification)
+            count = 1
+        else:
+            try:
+                count = apply_action(action, selected, until=data.get("until"))
+            except NotificationError as error:  # the snooze's time passed while the request ran
+                return self.refuse(str(error))
+        message = done_message(action, count, until=data.get("until"))
         if not to_detail:
             return self.done(message)
-        if data["action"] == "delete":
+        if action == "delete":
             # The page is gone: go to the list the reader came from, by GET.
             messages.success(request, message, extra_tags="inbox")
             back = request.GET.urlencode()
@@ -566,7 +660,22 @@ def sortable_columns(table_class: type) -> list[str]:
     return [column.name for column in table_class(Notification.objects.none()).columns if column.orderable]
 
 
-def done_message(action: str, count: int) -> str:
+def apply_action(action: str, selected: QuerySet[Notification], *, until: datetime.datetime | None = None) -> int:
+    """Run one of the list's actions on ``selected``; snooze takes its time as well."""
+    if action == "snooze":
+        assert until is not None  # the forms require it for "snooze"
+        return manager.snooze(selected, until)
+    return ACTIONS[action](selected)
+
+
+def done_message(action: str, count: int, *, until: datetime.datetime | None = None) -> str:
+    if action == "snooze" and until is not None:
+        return ngettext("Snoozed until %(when)s.", "%(count)d notifications snoozed until %(when)s.", count) % {
+            "count": count, "when": describe_until(until)}
+    if action == "mute":
+        return _("Thread muted.")
+    if action == "unmute":
+        return _("Thread unmuted.")
     texts = {
         "read": ngettext("%(count)d notification marked read.", "%(count)d notifications marked read.", count),
         "unread": ngettext("%(count)d notification marked unread.", "%(count)d notifications marked unread.", count),
@@ -575,6 +684,8 @@ def done_message(action: str, count: int) -> str:
         "star": ngettext("%(count)d notification starred.", "%(count)d notifications starred.", count),
         "unstar": ngettext("%(count)d notification unstarred.", "%(count)d notifications unstarred.", count),
         "delete": ngettext("%(count)d notification deleted.", "%(count)d notifications deleted.", count),
+        "unsnooze": ngettext("%(count)d notification is back in the inbox.",
+                             "%(count)d notifications are back in the inbox.", count),
     }
     return texts[action] % {"count": count}
 

@@ -317,8 +317,8 @@ def test_query_counts_do_not_grow(logged_in, alice, bob, size, warm_content_type
     # session, user, stats, rows of the page, their actors
     with django_assert_num_queries(5):
         assert logged_in.get(f"{LIST}?page=2" if size > 25 else LIST, **HTMX).status_code == 200
-    # session, user, notification, stats, replies, newer, older, preview rows, actor (bob)
-    with django_assert_num_queries(9):
+    # session, user, notification, stats, replies, newer, older, preview rows, actor (bob), muted?
+    with django_assert_num_queries(10):
         assert logged_in.get(f"/inbox/{notes[size // 2].uid}/").status_code == 200
     with django_assert_num_queries(3):
         assert logged_in.get("/inbox/badge/").status_code == 200

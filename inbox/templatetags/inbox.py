@@ -198,6 +198,14 @@ def inbox_message_text(value: Any, request: Any = None) -> str:
 
 
 @register.filter
+def inbox_until(value: Any) -> str:
+    """``{{ notification.snoozed_until|inbox_until }}``: "today 15:30", "tomorrow 9:00", "Monday 9:00"."""
+    from inbox.snooze_times import describe_until
+
+    return describe_until(value) if value else ""
+
+
+@register.filter
 def badge_number(count: int) -> str:
     return "99+" if count > 99 else str(count)
 

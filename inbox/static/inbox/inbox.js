@@ -325,15 +325,16 @@
     }
   });
 
-  /* The advanced filters: a dropdown, so a click outside or Escape closes it. */
+  /* The advanced filters and the snooze menus: dropdowns, so a click outside or Escape closes them. */
+  var DROPDOWNS = ".inbox-advanced[open], .inbox-menu[open]";
   document.addEventListener("click", function (event) {
-    $all(".inbox-advanced[open]").forEach(function (details) {
+    $all(DROPDOWNS).forEach(function (details) {
       if (!details.contains(event.target)) details.open = false;
     });
   });
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
-    var details = event.target.closest && event.target.closest(".inbox-advanced[open]");
+    var details = event.target.closest && event.target.closest(DROPDOWNS);
     if (details) { details.open = false; $("summary", details).focus(); }
   });
 
