@@ -9,7 +9,7 @@ LOWEST := .venv-lowest
 # make test runs every pass, in this order, even after one fails; then it fails if any did.
 PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
 
-.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory bench-channels clean
+.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory bench-channels bench-preferences clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,10 @@ bench-core: system-deps $(VENV)/.installed
 ## bench-memory: what one broadcast allocates, 10,000 to 200,000 recipients (about 1 min)
 bench-memory: $(VENV)/.installed
 	$(BIN)/python -m bench.memory --write BENCHMARKS.md
+
+## bench-preferences: send() to 10,000 with preferences, mutes and groups on vs off, SQLite and PostgreSQL (about 2 min)
+bench-preferences: system-deps $(VENV)/.installed
+	$(BIN)/python -m bench.preferences --write BENCHMARKS.md
 
 ## bench-channels: e-mail through channels vs none, one db_worker into a real SMTP server, django-notifs beside (about 4 min)
 bench-channels: $(VENV)/.installed

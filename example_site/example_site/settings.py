@@ -85,9 +85,20 @@ LOGOUT_REDIRECT_URL = "login"
 INBOX = {
     # The inbox pages extend the site's own layout.
     "BASE_TEMPLATE": "base.html",
-    "CATEGORIES": ["comments", "deploys", "billing", "mentions", "security", "messages", "test",
-                   # What the demo's notification rule sends (seed_demo; docs/rules.md).
-                   {"slug": "projects", "label": "Projects", "icon": "tag"}],
+    # What each category is called and who may turn it off (the preferences page reads them too).
+    "CATEGORIES": [
+        {"slug": "comments", "label": "Comments", "description": "Replies and comments on your projects."},
+        {"slug": "mentions", "label": "Mentions", "description": "Someone @-mentioned you.",
+         "default_channels": ("email",)},
+        {"slug": "deploys", "label": "Deploys", "description": "Builds and deploys of projects you follow."},
+        {"slug": "billing", "label": "Billing", "description": "Invoices and payment problems."},
+        {"slug": "security", "label": "Security", "description": "Sign-ins and changes to your account.",
+         "locked": True, "default_channels": ("email",)},
+        {"slug": "messages", "label": "Messages", "description": "Notes the site leaves for you."},
+        "test",
+        # What the demo's notification rule sends (seed_demo; docs/rules.md).
+        {"slug": "projects", "label": "Projects", "icon": "tag", "description": "Status changes of your projects."},
+    ],
     # Channels: e-mails are printed by the worker `make demo` starts (the console e-mail backend).
     "SITE_URL": os.environ.get("INBOX_SITE_URL", "http://127.0.0.1:8000"),
     "PROVIDERS": {"email": {}, "console": {}},

@@ -141,17 +141,42 @@ class Command(BaseCommand):
                     # A page alice and bob can open: they are not staff, so the admin is a login wall.
                     url=reverse("project", args=[project.pk]),
                     now=now - timedelta(minutes=(count - i) * 37),
+                    channels=(),  # history: nobody is e-mailed about the past
                 )
                 if category == "comments" and rng.random() < 0.3:
                     notifier.send("{actor.username} replied in the thread", user, actor=other, target=project,
-                                  parent=notification, category=category, now=notification.sent_at + timedelta(minutes=5))
+                                  parent=notification, category=category, now=notification.sent_at + timedelta(minutes=5),
+                                  channels=())
             # The newest quarter stays unread, the oldest fifth is archived: a lived-in inbox at any --count.
             mine = Notification.objects.recipients([user])
             total = mine.count()
             manager.mark_read(mine.order_by("-sent_at", "-id")[total // 4 :])
             manager.archive(mine.order_by("sent_at", "id")[: total // 5])
             manager.change_flags(mine.filter(category="security"), add=[Flag.STARRED])
+            self._group_and_snooze(user, projects[0], now)
         self.stdout.write(f"Seeded {Notification.objects.recipients(users).count()} notifications.")
+
+
+    def _group_and_snooze(self, user: User, project: Project, now: Any) -> None:
+        """Four people comment on Apollo in the last hour (one row: "dana and 3 others commented on
+        Apollo"), and one notification waits, snoozed, until tomorrow morning."""
+        commenters = []
+        for name in ("carol", "dana", "erin"):
+            person, _created = User.objects.get_or_create(username=name, defaults={"email": f"{name}@example.com"})
+            commenters.append(person)
+        others = [u for u in User.objects.filter(username__in=["alice", "bob"]) if u != user]
+        for minutes, (actor, excerpt) in enumerate(zip([*others, *commenters],
+                                                       ["Shipping it Friday?", "Docs look good.",
+                                                        "Found a typo in step 3.", "+1, ready from my side."])):
+            notifier.send("{actor.username} commented on {target}: “{excerpt}”", user, actor=actor, target=project,
+                          category="comments", extra={"excerpt": excerpt}, url=reverse("project", args=[project.pk]),
+                          group_key=f"comments:project:{project.pk}", now=now - timedelta(minutes=40 - minutes * 10),
+                          channels=())
+        [later] = notifier.send("Quarterly report for {target} is due next week", user, target=project,
+                                category="billing", url=reverse("project", args=[project.pk]), channels=(),
+                                now=now - timedelta(minutes=90))
+        tomorrow = timezone.localtime(now).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        manager.snooze(Notification.objects.filter(pk=later.pk), tomorrow, now=now)
 
 
 @contextlib.contextmanager
