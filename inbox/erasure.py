@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from inbox import conf
-from inbox.models import Delivery, Notification, Stats
+from inbox.models import Delivery, Digest, DigestSchedule, Mute, Notification, Preference, Stats
 from inbox.recipients import key_of
 
 _connected: list[type[models.Model]] = []
@@ -88,7 +88,8 @@ def _recipient_deleted(sender: type[models.Model], instance: models.Model, **kwa
 
 
 def erase(recipient: models.Model) -> int:
-    """Delete ``recipient``'s notifications and Stats row; returns how many notifications went."""
+    """Delete ``recipient``'s notifications, Stats row, deliveries, preferences, digests and muted
+    threads; returns how many notifications went."""
     from inbox.services import manager
 
     # One transaction: manager.delete locks the recipient's Stats row, so no send can add to
@@ -96,10 +97,16 @@ def erase(recipient: models.Model) -> int:
     with transaction.atomic(using=router.db_for_write(Notification)):
         count = manager.delete(Notification.objects.recipients([recipient]))
         Stats.objects.recipients([recipient]).delete()
-        # Silent deliveries have no notification to cascade from, and keep what they said.
+        # Silent deliveries have no notification to cascade from, and keep what they said; the
+        # person's choices, digests and muted threads are about them too.
         type_id, object_id = key_of(recipient)
-        Delivery.objects.filter(recipient_type_id=type_id, recipient_id=object_id).delete()
+        for model in PER_RECIPIENT:
+            model._default_manager.filter(recipient_type_id=type_id, recipient_id=object_id).delete()
     return count
+
+
+#: Rows keyed by a recipient (besides notifications and Stats) that go when the recipient does.
+PER_RECIPIENT: list[type[models.Model]] = [Delivery, Preference, DigestSchedule, Digest, Mute]
 
 
 # -- Orphans ------------------------------------------------------------------------------------
@@ -112,6 +119,8 @@ class OrphanSweep:
     recipients: int = 0
     notifications: int = 0
     stats: int = 0
+    #: Deliveries, preferences, digest schedules, digests and muted threads of missing recipients.
+    other: int = 0
 
 
 def erase_orphans(*, batch_size: int | None = None, dry_run: bool = False) -> OrphanSweep:
@@ -135,7 +144,22 @@ def erase_orphans(*, batch_size: int | None = None, dry_run: bool = False) -> Or
             continue
         sweep.notifications += manager.delete(notifications)
         sweep.stats += stats.delete()[0]
+    for model in PER_RECIPIENT:
+        for type_id, object_ids in _orphans_of(model, size):
+            rows = model._default_manager.filter(recipient_type_id=type_id, recipient_id__in=object_ids)
+            sweep.other += rows.count() if dry_run else rows.delete()[0]
     return sweep
+
+
+def _orphans_of(model: type[models.Model], size: int) -> Iterator[tuple[int, list[str]]]:
+    """Batches of recipient ids that ``model``'s rows name and that no longer exist."""
+    rows = model._default_manager.order_by()
+    for type_id in sorted(set(rows.values_list("recipient_type_id", flat=True).distinct())):
+        recipient_model = ContentType.objects.get_for_id(type_id).model_class()
+        for object_ids in _id_batches(rows.filter(recipient_type_id=type_id), size):
+            missing = object_ids if recipient_model is None else _missing(recipient_model, object_ids)
+            if missing:
+                yield type_id, missing
 
 
 def _orphan_batches(size: int) -> Iterator[tuple[int, list[str]]]:

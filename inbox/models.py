@@ -368,7 +368,11 @@ class GroupedItem(models.Model):
         verbose_name = _("grouped notification")
         verbose_name_plural = _("grouped notifications")
         ordering = ["-sent_at", "-id"]
-        indexes = [models.Index(fields=["head", "-sent_at"], name="inbox_grouped_head")]
+        indexes = [
+            models.Index(fields=["head", "-sent_at"], name="inbox_grouped_head"),
+            # "Is this actor new to the group?", asked of every head a grouped send folds into.
+            models.Index(fields=["head", "actor_type", "actor_id"], name="inbox_grouped_actor"),
+        ]
 
     def __str__(self) -> str:
         return self.message

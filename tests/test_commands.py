@@ -99,6 +99,13 @@ def _orphan_data(settings, alice, bob, carol):
     user_type = ContentType.objects.get_for_model(alice)
     Stats.objects.create(recipient_type=user_type, recipient_id="999999")
     Stats.objects.create(recipient_type=ContentType.objects.get_for_model(Team), recipient_id="not-a-uuid")
+    # Choices of a person deleted before erasure was on (settings.INBOX = {} above): orphans too.
+    from inbox.models import Mute, Preference
+    Preference.objects.create(recipient_type=user_type, recipient_id="999998", category="x", channel="email",
+                              enabled=False)
+    Mute.objects.create(recipient_type=user_type, recipient_id="999998", thread="target:1:1")
+    Preference.objects.create(recipient_type=user_type, recipient_id=str(bob.pk), category="x", channel="email",
+                              enabled=False)
     manager.collect_stats()
     return kept_team
 
@@ -107,7 +114,8 @@ def test_clear_orphans_dry_run_deletes_nothing(settings, alice, bob, carol):
     _orphan_data(settings, alice, bob, carol)
     before = (Notification.objects.count(), Stats.objects.count())
     out = run("inbox_clear", "--orphans", "--dry-run")
-    assert "Would delete 6 notification(s) and 6 stats row(s) of 6 missing recipient(s)." in out
+    assert ("Would delete 6 notification(s), 6 stats row(s) and 2 other row(s) (deliveries, preferences, "
+            "digests, mutes) of 6 missing recipient(s).") in out
     assert (Notification.objects.count(), Stats.objects.count()) == before
 
 
@@ -115,11 +123,15 @@ def test_clear_orphans_dry_run_deletes_nothing(settings, alice, bob, carol):
 def test_clear_orphans_deletes_only_what_has_no_recipient(settings, alice, bob, carol, batch_size):
     kept_team = _orphan_data(settings, alice, bob, carol)
     out = run("inbox_clear", "--orphans", "--batch-size", batch_size)
-    assert "Deleted 6 notification(s) and 6 stats row(s) of 6 missing recipient(s)." in out
+    assert ("Deleted 6 notification(s), 6 stats row(s) and 2 other row(s) (deliveries, preferences, "
+            "digests, mutes) of 6 missing recipient(s).") in out
+    from inbox.models import Mute, Preference
+    assert list(Preference.objects.values_list("recipient_id", flat=True)) == [str(bob.pk)]
+    assert not Mute.objects.exists()
     assert sorted(Notification.objects.values_list("recipient_id", flat=True)) == sorted([str(bob.pk), str(kept_team.pk)])
     assert Stats.objects.count() == 2
     assert_stats_match_recount()
-    assert "Deleted 0 notification(s) and 0 stats row(s) of 0 missing recipient(s)." in run("inbox_clear", "--orphans")
+    assert "Deleted 0 notification(s), 0 stats row(s) and 0 other row(s)" in run("inbox_clear", "--orphans")
 
 
 def test_clear_orphans_takes_no_other_filter(alice):

@@ -40,6 +40,29 @@ def test_deleting_a_user_erases_their_notifications_and_stats(alice, bob):
     assert_stats_match_recount()
 
 
+def test_deleting_a_user_erases_their_choices_digests_and_mutes(alice, bob, settings):
+    """Preferences, digest schedules, digests and muted threads name the person: they go too."""
+    import datetime
+
+    from inbox.models import Digest, DigestSchedule, Frequency, Mute, Preference
+    from inbox.services import manager, preferences
+
+    settings.INBOX = {**settings.INBOX, "PROVIDERS": {"email": {}}}
+    for person in (alice, bob):
+        preferences.set_preference(person, "comments", "email", False)
+        preferences.set_schedule(person, "email", Frequency.DAILY)
+        [first] = notifier.send("opened", person, target=bob)
+        manager.mute(person, first)
+        key = {"recipient_type_id": first.recipient_type_id, "recipient_id": first.recipient_id}
+        Digest.objects.create(**key, channel="email", provider="email",
+                              window_end=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    alice_pk = str(alice.pk)
+    alice.delete()
+    for model in (Preference, DigestSchedule, Digest, Mute):
+        assert not model.objects.filter(recipient_id=alice_pk).exists(), model
+        assert model.objects.filter(recipient_id=str(bob.pk)).exists(), model
+
+
 def test_a_queryset_delete_erases_each_recipient(alice, bob, carol):
     notifier.send("hello", [alice, bob, carol])
     User.objects.filter(username__in=["alice", "bob"]).delete()

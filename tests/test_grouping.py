@@ -251,3 +251,9 @@ def test_a_queryset_send_folds_with_insert_select_in_constant_queries(db, apollo
     assert set(rows.filter(group_size=2).values_list("message", flat=True)) == {
         "actor1 and 1 other commented on Apollo"}
     assert_stats_match_recount()
+
+
+def test_a_silent_send_cannot_join_a_group(alice):
+    with pytest.raises(NotificationError):
+        notifier.send("x", alice, silent=True, group_key="k")
+    assert not Notification.objects.exists()

@@ -272,6 +272,34 @@ def test_turned_off_deliveries_are_recorded_as_skipped_and_never_sent(
     assert all(row.attempts == 0 and row.sent_at is None for row in skipped)
 
 
+def test_a_delivery_turned_off_after_the_send_is_skipped_when_it_would_go(alice: User, bob: User) -> None:
+    """send() decides, but a countdown, a retry or the admin's "Retry" comes later: the worker asks
+    again, so nobody is sent what they turned off in between."""
+    from inbox.channels import deliveries, tasks
+
+    sent = notifier.send("New comment", [alice, bob], category="comments", channels=("test-pref",))
+    assert sent  # nothing committed: no task ran yet
+    preferences.set_preference(alice, "comments", "test-pref", False)
+    tasks.run(None)
+    assert statuses(channel="test-pref") == sorted([
+        (str(alice.pk), "test-pref", "skipped", SKIPPED),
+        (str(bob.pk), "test-pref", "sent", ""),
+    ])
+    # "Retry the selected deliveries" gives a skipped one another go: still skipped, never sent.
+    deliveries.retry(Delivery.objects.filter(recipient_id=str(alice.pk)))
+    tasks.run(None)
+    assert statuses(channel="test-pref")[0][2] == "skipped" and delivered_to() == [str(bob.pk)]
+
+
+def test_the_admin_retry_leaves_digest_deliveries_waiting(alice: User) -> None:
+    from inbox.channels import deliveries
+
+    preferences.set_schedule(alice, "test-pref", Frequency.DAILY)
+    notifier.send("New comment", alice, category="comments", channels=("test-pref",))
+    assert deliveries.retry(Delivery.objects.all()) == 0
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["digest"]
+
+
 def test_another_category_is_not_affected(alice: User, django_capture_on_commit_callbacks: Any) -> None:
     preferences.set_preference(alice, "comments", "test-pref", False)
     with django_capture_on_commit_callbacks(execute=True):

@@ -109,6 +109,8 @@ def test_snooze_counts_custom_flags_and_archived(alice, priority_flags):
     assert_stats_match_recount()
     assert manager.publish_due(now=until) == 2
     assert Stats.objects.recipients([alice]).get().count(priority_flags.URGENT) == 1
+    # Both come back unread and in the inbox, the archived one too: a snooze is "show me later".
+    assert Notification.objects.filter(archived_at__isnull=True, read_at__isnull=True).count() == 2
     assert_stats_match_recount()
 
 

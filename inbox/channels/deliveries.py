@@ -275,7 +275,8 @@ def retry(queryset: Any) -> int:
 
     now = timezone.now()
     size = conf.get("DELIVERY_BATCH_SIZE")
-    pks = list(queryset.exclude(status=Delivery.Status.SENT).values_list("pk", flat=True))
+    # Sent stays sent; one waiting for a digest is not stuck, it waits (and goes with the digest).
+    pks = list(queryset.exclude(status__in=[Delivery.Status.SENT, Delivery.Status.DIGEST]).values_list("pk", flat=True))
     batches = []
     db = queryset.db
     with transaction.atomic(using=db):

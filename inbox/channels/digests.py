@@ -78,6 +78,8 @@ class _Window:
     outcome: Any = None
     #: What went wrong building or sending the payload (None: sent, or nothing to send).
     error: BaseException | None = None
+    #: Another runner took the window over (this one was slower than DELIVERY_LEASE): leave it be.
+    lost: bool = False
 
     @property
     def key(self) -> WindowKey:
@@ -176,11 +178,12 @@ def _send_batch(keys: list[WindowKey], now: datetime) -> int:
     for window in live:
         _check(window, recipients, decisions)
     _build(live, recipients, schedules, now)
+    _keep_claims(live, token)
     _send(live)
     sent = _record(live, now, token)
     if empty or any(not window.kept for window in live):
         # Nothing went out for these windows: keep no Digest row (nothing to send twice either).
-        Digest.objects.filter(pk__in=empty + [w.digest.pk for w in live if not w.kept]).delete()
+        Digest.objects.filter(pk__in=empty + [w.digest.pk for w in live if not w.kept], claim=token).delete()
     return sent
 
 
@@ -253,7 +256,13 @@ def _build(live: Sequence[_Window], recipients: Mapping[tuple[int, str], Any],
             continue
         recipient = recipients[(d.recipient_type_id, d.recipient_id)]
         notifications = []
+        listed: set[int] = set()
         for row in sorted(window.kept, key=lambda r: (notification_of(r).sent_at, r.pk), reverse=True):
+            # A group's row absorbs later sends, each with a delivery of its own: listed once.
+            if row.notification_id is not None and row.notification_id in listed:
+                continue
+            if row.notification_id is not None:
+                listed.add(row.notification_id)
             notification = notification_of(row)
             notification.recipient = recipient
             notifications.append(notification)
@@ -358,11 +367,23 @@ def summary_payload(channel: Channel, provider: Provider, recipient: Any, notifi
     return channel.build_payload(summary, provider)
 
 
+def _keep_claims(live: Sequence[_Window], token: uuid.UUID) -> None:
+    """Just before sending: renew this runner's claims (the lease starts again) and give up the
+    windows another runner took over meanwhile, so a slow runner never sends a window twice."""
+    windows = {window.digest.pk: window for window in live if window.kept}
+    if not windows:
+        return
+    held = set(Digest.objects.filter(pk__in=list(windows), claim=token).values_list("pk", flat=True))
+    Digest.objects.filter(pk__in=held, claim=token).update(created_at=timezone.now())
+    for pk, window in windows.items():
+        window.lost = pk not in held
+
+
 def _send(live: Sequence[_Window]) -> None:
     """Each provider's payloads in one ``send_bulk()`` (one SMTP connection for a batch)."""
     by_provider: dict[str, list[_Window]] = defaultdict(list)
     for window in live:
-        if window.kept and window.error is None:
+        if window.kept and window.error is None and not window.lost:
             by_provider[window.digest.provider].append(window)
     for name, group in by_provider.items():
         provider = registry.provider(name)
@@ -393,6 +414,8 @@ def _record(live: Sequence[_Window], now: datetime, token: uuid.UUID) -> int:
     digests = []
     for window in live:
         d = window.digest
+        if window.lost:
+            continue
         for reason, rows in window.skipped.items():
             pks = [row.pk for row in rows]
             for start in range(0, len(pks), 500):
@@ -404,7 +427,7 @@ def _record(live: Sequence[_Window], now: datetime, token: uuid.UUID) -> int:
         claimed = Delivery.objects.filter(claim=token, recipient_type_id=d.recipient_type_id,
                                        recipient_id=d.recipient_id, channel=d.channel, provider=d.provider,
                                        due_at=d.window_end)
-        d.size = len(window.kept)
+        d.size = len({("n", row.notification_id) if row.notification_id else ("d", row.pk) for row in window.kept})
         if window.error is None:
             message_id = ("" if window.outcome is None else str(window.outcome))[:255]
             claimed.update(status=Status.SENT, sent_at=now, last_error="", provider_message_id=message_id, **released)

@@ -108,7 +108,7 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     rows = list(Delivery.objects.filter(claim=token).select_related("notification"))
     recipients = _recipients(rows)
     routes: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
-    for row in rows:
+    for row in _still_wanted(rows, now):
         routes[(row.channel, row.provider, json.dumps(row.context, sort_keys=True))].append(row)
     for (channel_name, provider_name, _context), group in routes.items():
         _deliver(channel_name, provider_name, group, recipients, now)
@@ -124,6 +124,25 @@ def run(batch: uuid.UUID | None, *, now: datetime | None = None, limit: int | No
     for row in rows:
         counts[row.status] += 1
     return dict(counts)
+
+
+def _still_wanted(rows: list[Delivery], now: datetime) -> list[Delivery]:
+    """The rows whose recipient still wants them: send() decided, but a countdown, a retry or the
+    admin's "Retry" may come after the person turned the category or channel off (one query)."""
+    from inbox.services import preferences
+
+    categories = {notification_of(row).category for row in rows}
+    decisions = preferences.decide_many(
+        [(row.recipient_type_id, row.recipient_id) for row in rows], categories, {row.channel for row in rows}, now,
+        schedules=False,
+    )
+    wanted = []
+    for row in rows:
+        if decisions.enabled((row.recipient_type_id, row.recipient_id), row.channel, notification_of(row).category):
+            wanted.append(row)
+        else:
+            _finish(row, now, skipped=preferences.skipped_reason())
+    return wanted
 
 
 def _save(rows: list[Delivery], now: datetime) -> None:

@@ -419,7 +419,9 @@ def publish_due(now: datetime | None = None, *, batch_size: int | None = None) -
             if not candidates:
                 break
             locked = set(stats.lock({(t, r) for _, t, r in candidates}, skip_locked=True, using=using))
-            rows = notifications.filter(pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False)
+            # Still due under the lock: a re-snooze committed since the read moved it later.
+            rows = notifications.filter(pk__in=[pk for pk, t, r in candidates if (t, r) in locked], is_published=False,
+                                        sent_at__lte=now)
             count, keys = _publish(rows, now, using)
         if count:
             _send_robust(notifications_updated, recipients=keys)
@@ -504,7 +506,8 @@ def snooze(queryset: models.QuerySet, until: datetime, *, now: datetime | None =
         deltas.add_groups(stats.state_groups(waking), lambda state: None)
         deltas.add_flag_counts(stats.flag_counts(waking, custom), -1)
         count += waking.update(
-            is_published=False, sent_at=until, snoozed_until=until, read_at=None, seen_at=None, updated_at=stamp
+            is_published=False, sent_at=until, snoozed_until=until, read_at=None, seen_at=None, archived_at=None,
+            updated_at=stamp
         )
         stats.apply(deltas, now=now, using=using)
         return count

@@ -88,6 +88,8 @@ def send(
         raise NotificationError(_("expires_at must be later than the time the notification is sent."))
     if silent and not announce:
         raise NotificationError(_("A silent notification is only announced, so announce cannot be False."))
+    if silent and group_key is not None:
+        raise NotificationError(_("A silent notification is not stored, so it cannot join a group."))
     if silent and send_at is not None and send_at > now:
         raise NotificationError(_("A silent notification is not stored, so it cannot be scheduled."))
     routes = _check_channels(channels, category)
@@ -103,7 +105,7 @@ def send(
     db = dialect.alias()
     targets = normalize(recipients)  # a QuerySet stays on its own database
     if target is not None or parent is not None:  # only a thread can be muted: no query otherwise
-        targets = threads.without(targets, threads.muted(threads.send_keys(target, parent), using=db))
+        targets = threads.without_muted(targets, threads.send_keys(target, parent), using=db)
     published = send_at is None or send_at <= now
     shared = {
         **_generic_fields("actor", actor),

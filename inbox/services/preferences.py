@@ -223,7 +223,7 @@ def is_enabled(recipient: models.Model, category: str, channel: str) -> bool:
     key = key_of(recipient)
     if (category and categories.get(category).locked) or not _is_preference_channel(channel):
         return True
-    rows = Preference.objects.filter(
+    rows = Preference.objects.using(dialect.alias()).filter(
         recipient_type_id=key[0], recipient_id=key[1], category__in={category, ""}, channel__in={channel, ""}
     ).values_list("category", "channel", "enabled")
     return _effective({(c, ch): e for c, ch, e in rows}, category, channel)
@@ -377,10 +377,11 @@ def decide(
 
 def decide_many(
     keys: Iterable[Key], categories_: Collection[str], channels: Iterable[str], now: datetime.datetime, *,
-    using: str | None = None,
+    using: str | None = None, schedules: bool = True,
 ) -> Decisions:
     """:func:`decide` for notifications of several categories (a preparation pipeline may change
-    them): still one query each, reading the rows of all of them."""
+    them): still one query each, reading the rows of all of them. ``schedules=False`` reads only
+    the preferences (whether each may go, not when)."""
     wanted = frozenset(name for name in channels if _is_preference_channel(name))
     cats = list(dict.fromkeys(categories_)) or [""]
     decisions = Decisions(category=cats[0], channels=wanted, now=now, choices={}, schedules={})
@@ -390,7 +391,7 @@ def decide_many(
     db = using or dialect.alias()
     for row in _read(Preference, unique_keys, db, category__in={*cats, ""}, channel__in={*wanted, ""}):
         decisions.choices.setdefault((row.recipient_type_id, row.recipient_id), {})[(row.category, row.channel)] = row.enabled
-    if not all(decisions.locked(category) for category in cats):
+    if schedules and not all(decisions.locked(category) for category in cats):
         for schedule in _read(DigestSchedule, unique_keys, db, channel__in=wanted):
             if schedule.frequency != Frequency.IMMEDIATELY:
                 decisions.schedules.setdefault(

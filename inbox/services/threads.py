@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Iterable
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Exists, OuterRef
 
 from inbox import dialect
 from inbox.models import Mute, Notification
@@ -103,25 +103,21 @@ def muted(keys: Iterable[str], *, using: str | None = None) -> set[Key]:
     return set(rows)
 
 
-def without(
-    targets: list[models.Model] | models.QuerySet, skipped: set[Key]
+def without_muted(
+    targets: list[models.Model] | models.QuerySet, keys: Iterable[str], *, using: str | None = None
 ) -> list[models.Model] | models.QuerySet:
-    """``targets`` less the recipients in ``skipped``; a QuerySet stays a QuerySet (an exclude)."""
-    if not skipped:
+    """``targets`` less the recipients who muted any of ``keys``. A list: one query reads the muted
+    among them. A QuerySet stays a QuerySet: a NOT EXISTS on the mutes' (recipient, thread)
+    index, so however many people muted a popular thread, nothing is read into Python."""
+    keys = sorted(set(keys))
+    if not keys:
         return targets
     if isinstance(targets, list):
+        skipped = muted(keys, using=using)
         return [obj for obj, key in zip(targets, keys_of(targets), strict=True) if key not in skipped]
     type_id = ContentType.objects.get_for_model(targets.model).pk
-    pk_field = targets.model._meta.pk
-    pks = []
-    for skipped_type, object_id in skipped:
-        if skipped_type != type_id:
-            continue
-        try:
-            pks.append(pk_field.to_python(object_id))
-        except ValidationError:  # an id this model could not have: nobody to leave out
-            continue
-    return targets.exclude(pk__in=pks) if pks else targets
+    mutes = Mute.objects.filter(recipient_type_id=type_id, recipient_id=dialect.PkText(OuterRef("pk")), thread__in=keys)
+    return targets.exclude(Exists(mutes))
 
 
 # -- One recipient's mutes ----------------------------------------------------------------------

@@ -73,6 +73,6 @@ class Command(BaseCommand):
         sweep = erasure.erase_orphans(batch_size=options["batch_size"], dry_run=options["dry_run"])
         verb = "Would delete" if options["dry_run"] else "Deleted"
         self.stdout.write(
-            f"{verb} {sweep.notifications} notification(s) and {sweep.stats} stats row(s) "
-            f"of {sweep.recipients} missing recipient(s)."
+            f"{verb} {sweep.notifications} notification(s), {sweep.stats} stats row(s) and {sweep.other} "
+            f"other row(s) (deliveries, preferences, digests, mutes) of {sweep.recipients} missing recipient(s)."
         )
