@@ -3,7 +3,8 @@
 Starts the example site on a free port with a fresh, seeded database (the e2e suite's Site
 helper), drives Debian's Chromium and writes PNGs of the list, detail, preview, bulk selection,
 delete confirmation, persistent messages, a message's conversation, a rule's notification with
-what changed, the demo's project page and empty state at 1280 and 390 px, light and dark, into
+what changed, the demo's project page, the preferences page, the Snoozed tab, a group,
+an unsubscribe confirmation and the empty state at 1280 and 390 px, light and dark, into
 docs/screenshots/, and the light 1280 list into docs/screenshot.png (the README's picture).
 """
 
@@ -37,6 +38,8 @@ SHOTS: dict[str, Callable[[Page, Site], None]] = {
     "list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
     "bulk": states.open_selection, "confirm": states.open_confirm, "messages": states.open_messages,
     "conversation": states.open_conversation, "project": states.open_project,
+    "preferences": states.open_preferences, "snoozed": states.open_snoozed, "group": states.open_group,
+    "unsubscribe": states.open_unsubscribe,
     "empty": empty,
 }
 

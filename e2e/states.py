@@ -133,3 +133,32 @@ def open_project(page: Page, site: Site) -> None:
     """The demo's project page, with the status form the rule listens to."""
     pk = site.python("from demo.models import Project; print(Project.objects.get(name='Apollo').pk)")
     page.goto(f"{site.url}/projects/{pk}/")
+
+
+def open_preferences(page: Page, site: Site) -> None:
+    """The preferences page: categories × channels, the locked security row, the digest schedule."""
+    page.goto(f"{site.url}/inbox/preferences/")
+
+
+def open_snoozed(page: Page, site: Site) -> None:
+    """The Snoozed tab: the seed's notification that waits until tomorrow morning."""
+    page.goto(f"{site.url}/inbox/?status=snoozed")
+
+
+def open_group(page: Page, site: Site) -> None:
+    """The seed's group ("dana and 3 others commented on Apollo"), opened: each comment listed."""
+    uid = site.python(
+        "from django.contrib.auth.models import User; from inbox.models import Notification; "
+        "print(Notification.objects.recipients([User.objects.get(username='alice')])"
+        ".filter(group_size__gt=1).order_by('-sent_at').first().uid)"
+    )
+    page.goto(f"{site.url}/inbox/{uid}/")
+
+
+def open_unsubscribe(page: Page, site: Site) -> None:
+    """What the link in an e-mail opens: the confirmation, which changes nothing until its button."""
+    token = site.python(
+        "from django.contrib.auth.models import User; from inbox import unsubscribe; from inbox.recipients import key_of; "
+        "print(unsubscribe.make_token(key_of(User.objects.get(username='alice')), 'comments', 'email'))"
+    )
+    page.goto(f"{site.url}/inbox/unsubscribe/{token}/")

@@ -46,7 +46,8 @@ def open_empty(page: Page, site: Site) -> None:
 STATES = {"list": states.open_list, "detail": states.open_detail, "preview": states.open_preview,
           "confirm": states.open_confirm, "selection": states.open_selection, "empty": open_empty,
           "messages": states.open_messages, "conversation": states.open_conversation,
-          "rule": states.open_rule, "project": states.open_project}
+          "rule": states.open_rule, "project": states.open_project, "preferences": states.open_preferences,
+          "snoozed": states.open_snoozed, "group": states.open_group, "unsubscribe": states.open_unsubscribe}
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -67,7 +68,8 @@ def test_axe_without_javascript(make_page: MakePage, site: Site, viewport: dict[
     page = make_page(viewport, scheme, page_scripts=False)
     assert page.evaluate("typeof window.htmx") == "undefined"  # the page's own scripts are blocked
     found = {}
-    for name in ("list", "detail", "preview", "confirm", "empty", "messages", "conversation", "rule", "project"):
+    for name in ("list", "detail", "preview", "confirm", "empty", "messages", "conversation", "rule", "project",
+                 "preferences", "snoozed", "group", "unsubscribe"):
         STATES[name](page, site)
         if issues := problems(page):
             found[name] = issues
