@@ -347,7 +347,10 @@ def test_the_pages_show_a_forged_tag_as_text(forged, bob, django_capture_on_comm
     assert_forged_literal(detail)
     assert f"<title>{SHOWN}USER#42" in detail.replace("\n", "")
     preview = client.get(reverse("inbox:preview")).content.decode()
-    assert_forged_literal(preview)
+    # The bell's line is cut short (36 characters): the forged tags stay text, the real one is
+    # in the tooltip, reduced to text.
+    assert SHOWN in preview and "USER#1" not in preview and "USER#2" not in preview
+    assert f'title="{SHOWN}USER#42"' in preview
     assert calls and all(call[1]["notification"] == note for call in calls)
     assert {call[0].attrs["id"] for call in calls} == {"42"}
 
