@@ -108,9 +108,8 @@ def test_muted_recipients_cost_one_query_whatever_their_number(apollo, warm_cont
     with django_assert_num_queries(5):
         sent = notifier.send("{target}", users, target=apollo)
     assert len(sent) == 150
-    # A QuerySet reads no mutes at all: the INSERT ... SELECT leaves them out with NOT EXISTS
-    # (MariaDB reads the recipients' keys, then inserts).
-    by_query = 4 if connection.vendor != "mysql" else 5
+    # A QuerySet: the muters, then the INSERT ... SELECT (MariaDB reads the recipients' keys first).
+    by_query = 5 if connection.vendor != "mysql" else 6
     with django_assert_num_queries(by_query):
         sent = notifier.send("{target}", User.objects.all(), target=apollo)
     assert len(sent) == 150
@@ -119,3 +118,17 @@ def test_muted_recipients_cost_one_query_whatever_their_number(apollo, warm_cont
 def test_a_send_without_target_or_parent_reads_no_mutes(alice, warm_content_types, django_assert_num_queries):
     with django_assert_num_queries(4):  # savepoint, insert, stats upsert, release
         notifier.send("plain", alice)
+
+
+def test_a_thread_with_more_muters_than_listed_leaves_them_out_in_the_database(
+    apollo, warm_content_types, monkeypatch
+):
+    from inbox.services import threads
+
+    monkeypatch.setattr(threads, "LISTED_MUTES", 3)
+    users = User.objects.bulk_create([User(username=f"user{i}") for i in range(10)])
+    [first] = notifier.send("{target}", users[0], target=apollo)
+    for user in users[:6]:
+        manager.mute(user, first)
+    sent = notifier.send("{target}", User.objects.filter(pk__in=[u.pk for u in users]), target=apollo)
+    assert sorted(n.recipient_id for n in sent) == sorted(str(u.pk) for u in users[6:])
