@@ -171,13 +171,28 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             value, plain = results[name][f"{key}_s"], results[name]["plain_s"]
             cells += [f"{value * 1000:.0f} ms", f"{value / plain:.2f}", str(results[name][f"{key}_queries"])]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    worst = max(results[name][f"{key}_s"] / results[name]["plain_s"] for name in names for key in LABELS)
+    def verdict(key: str) -> str:
+        worst = max(results[name][f"{key}_s"] / results[name]["plain_s"] for name in names)
+        return f"{worst:.2f}× ({'met' if worst <= TARGET_OVERHEAD else 'missed'})"
+
     lines += [
         "",
-        f"Target: every variant within {TARGET_OVERHEAD}× of *plain*. Worst here: {worst:.2f}× "
-        f"({'met' if worst <= TARGET_OVERHEAD else 'missed'}). The preference, schedule and mute reads are one query "
-        "each for the whole send; the folded send copies the groups' rows into `GroupedItem` and updates them in a "
-        "constant number of statements, however many people it reaches.",
+        f"Target: within {TARGET_OVERHEAD}× of *plain*. Worst of the two databases: preferences and mutes "
+        f"{verdict('preferences')}; a grouped send that opens new groups {verdict('grouped_new')}; one that folds "
+        f"into everybody's open group {verdict('grouped_folded')}.",
+        "",
+        "- The preferences, schedules and mutes of all 10,000 people are one query each (PostgreSQL reads them by "
+        "`recipient_id = ANY(array)`: a JSON join there took 2.7 s whenever statistics were stale). Mutes are left "
+        "out by key up to 5,000 muters, by `NOT EXISTS` past that (on every page of the insert it cost 1.8×).",
+        "- A new group keeps the INSERT ... SELECT: one probe of the group index (led by the key) finds nobody "
+        "has the group open. Before, a grouped send went through Python's row path: 1.6× on SQLite, 6× on "
+        "PostgreSQL (the anti-join it used then was planned on stale statistics).",
+        "- A folded send is different work, not overhead on the same work: for each person it UPDATEs the open "
+        "row (message, actor, time, counts) and INSERTs the new item into `GroupedItem`, plus, the first time a "
+        "group folds, a copy of its first notification, where a plain send INSERTs one row. Its statements stay "
+        "constant per 1,000 recipients (33 here); what remains is the database writing about three rows per "
+        "person instead of one. Folding into the open row in place without keeping the items would meet the "
+        "target but lose \"opening it lists each item\", which the issue asks for.",
         "",
     ]
     return "\n".join(lines)
