@@ -92,3 +92,9 @@ def describe_until(until: datetime.datetime, now: datetime.datetime | None = Non
         return _("%(weekday)s %(time)s") % {"weekday": date_filter(local, "l"), "time": time}
     day = date_filter(local, _("M j") if local.year == now.year else _("M j, Y"))
     return _("%(date)s, %(time)s") % {"date": day, "time": time}
+
+
+def picker_context(now: datetime.datetime | None = None) -> dict[str, object]:
+    """What the snooze menus draw: the presets and the picker's earliest and latest times."""
+    now = now or timezone.now()
+    return {"snooze_presets": SNOOZE_PRESETS, "snooze_min": local_input(now), "snooze_max": local_input(now + MAX_SNOOZE)}

@@ -26,7 +26,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, Ht
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -50,7 +49,7 @@ from inbox.forms import BULK_ACTIONS, SCOPES, ActionForm, BulkForm, ListParamsFo
 from inbox.models import GroupedItem, Notification
 from inbox.recipients import key_of
 from inbox.services import manager
-from inbox.snooze_times import MAX_SNOOZE, SNOOZE_PRESETS, describe_until, local_input
+from inbox.snooze_times import describe_until, picker_context
 
 logger = logging.getLogger(__name__)
 
@@ -274,9 +273,7 @@ class InboxListMixin(InboxViewMixin):
             # Today / Yesterday / Earlier describe the past; snoozed rows wait in the future.
             "grouped": options.get("sort", "") in ("", "sent_at") and not snoozed_tab,
             "snoozed_tab": snoozed_tab,
-            "snooze_presets": SNOOZE_PRESETS,
-            "snooze_min": local_input(timezone.now()),
-            "snooze_max": local_input(timezone.now() + MAX_SNOOZE),
+            **picker_context(),
         }
         return context, 200 if valid else 400
 
@@ -401,13 +398,10 @@ class NotificationDetailView(InboxListMixin, View):
 
     def snooze_context(self, notification: Notification) -> dict[str, Any]:
         """The snooze menu and the mute button: whether it is snoozed, and whether its thread is muted."""
-        now = timezone.now()
         return {
             "snoozed_until": notification.snoozed_until if not notification.is_published else None,
             "muted": manager.is_muted(self.owner(notification), notification),
-            "snooze_presets": SNOOZE_PRESETS,
-            "snooze_min": local_input(now),
-            "snooze_max": local_input(now + MAX_SNOOZE),
+            **picker_context(),
         }
 
     def group_context(self, notification: Notification) -> dict[str, Any]:

@@ -236,11 +236,6 @@ def _zone(schedule: DigestSchedule | None) -> tzinfo:
         return timezone.get_default_timezone()
 
 
-def recipient_key(type_id: int, recipient_id: str) -> tuple[int, str]:
-    """What inbox.unsubscribe's functions take to name a recipient."""
-    return (type_id, recipient_id)
-
-
 def _build(live: Sequence[_Window], recipients: Mapping[tuple[int, str], Any],
            schedules: Mapping[tuple[int, str, str], DigestSchedule], now: datetime) -> None:
     providers: dict[str, Provider] = {}
@@ -288,7 +283,7 @@ def email_payload(provider: EmailProvider, recipient: Any, notifications: Sequen
     address = conf.load(conf.get("EMAIL_ADDRESS_RESOLVER"))(recipient)
     if not address:
         raise SkipDelivery("the recipient has no e-mail address")
-    key = recipient_key(digest.recipient_type_id, digest.recipient_id)
+    key = (digest.recipient_type_id, digest.recipient_id)
     shown = list(notifications[:SHOWN_ITEMS])
     frequency = Frequency(schedule.frequency) if schedule else None
     context = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,7 +140,8 @@ def send(
     with transaction.atomic(using=db):
         if pipeline:
             heads: list[grouping.Head] = []
-            folder = _folder(group_key, template, text, context, shared, db, now, heads.append) if grouped else None
+            folder = (grouping.Folder(group_key, template, text, context, shared, db=db, now=now, sink=heads.append)
+                      if grouped and group_key is not None else None)
             # Heads are folded before the pipeline, which sees only the new notifications.
             created = _insert_prepared(
                 _rows(targets, template, text, context, batch_size, folder), shared, custom, pipeline, batch_size, db, now
@@ -149,7 +150,8 @@ def send(
         else:
             writer = _Writer(shared, custom, text or "", db, now)
             if grouped:
-                folder = _folder(group_key, template, text, context, shared, db, now, writer.add_head)
+                assert group_key is not None
+                folder = grouping.Folder(group_key, template, text, context, shared, db=db, now=now, sink=writer.add_head)
                 if (isinstance(targets, models.QuerySet) and folder.key_locked and not targets.query.is_sliced
                         and writer.can_insert_select(targets, template)):
                     for remaining in folder.fold_queryset(targets):
@@ -210,20 +212,6 @@ def _events_of(sent: Sequence[Notification]) -> Iterator[events.Event]:
             new=(text,),
             details=({**shared, "uid": text} if own is None else events.describe(own),),
         )
-
-
-def _folder(
-    group_key: str | None,
-    template: MessageTemplate,
-    text: str | None,
-    context: dict[str, Any],
-    shared: dict[str, Any],
-    db: str,
-    now: datetime,
-    sink: Callable[[grouping.Head], None],
-) -> grouping.Folder:
-    assert group_key is not None
-    return grouping.Folder(group_key, template, text, context, shared, db=db, now=now, sink=sink)
 
 
 def _read_heads(heads: list[grouping.Head], db: str) -> list[Notification]:
