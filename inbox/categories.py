@@ -26,8 +26,14 @@ from django.utils.functional import Promise
 
 from inbox import conf
 
+#: A category slug, end to end (\Z: $ would also accept a trailing newline).
 _SLUG = re.compile(r"\A[-a-zA-Z0-9_]{1,64}\Z")
 _FIELDS = {"slug", "label", "description", "icon", "order", "default_channels", "locked"}
+
+
+def is_slug(value: object) -> bool:
+    """Whether ``value`` can name a category: 1 to 64 letters, digits, "-" or "_"."""
+    return isinstance(value, str) and _SLUG.match(value) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +51,7 @@ class Category:
     locked: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.slug, str) or not _SLUG.match(self.slug):
+        if not is_slug(self.slug):
             raise ImproperlyConfigured(f"A category slug must be a slug of 1 to 64 characters, not {self.slug!r}.")
         if not self.label:
             object.__setattr__(self, "label", self.slug.replace("-", " ").replace("_", " ").capitalize())

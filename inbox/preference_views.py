@@ -34,6 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import reswap, retarget, trigger_client_event
 
 from inbox import categories, conf
+from inbox.channels import windows
 from inbox.channels.base import Channel
 from inbox.exceptions import PreferenceError
 from inbox.models import Frequency
@@ -79,7 +80,7 @@ def time_zone_choices(current: str = "") -> list[tuple[str, str]]:
 
 
 def _valid_time_zone(value: str) -> None:
-    if value != settings.TIME_ZONE and value not in known_time_zones():
+    if value != settings.TIME_ZONE and not windows.is_time_zone(value):
         raise ValidationError(_("“%(value)s” is not a time zone."), params={"value": value})
 
 

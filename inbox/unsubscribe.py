@@ -23,14 +23,13 @@ from django.core import signing
 from django.db import models
 from django.urls import reverse
 
-from inbox import conf
+from inbox import categories, conf
 from inbox.recipients import Key
 
 SALT = "inbox.unsubscribe"
 #: Longer than any token :func:`make_token` makes (recipient ids are at most 64 characters):
 #: anything longer is refused before any work.
 MAX_TOKEN_LENGTH = 500
-_SLUG = re.compile(r"\A[-a-zA-Z0-9_]{0,64}\Z")
 _CHANNEL = re.compile(r"\A[-a-zA-Z0-9_.]{1,64}\Z")
 
 
@@ -92,7 +91,7 @@ def read_token(token: Any, max_age: int | None = None) -> Unsubscription:
         isinstance(payload, list) and len(payload) == 4
         and isinstance(payload[0], int) and not isinstance(payload[0], bool)
         and isinstance(payload[1], str) and 0 < len(payload[1]) <= 64
-        and isinstance(payload[2], str) and _SLUG.match(payload[2])
+        and (payload[2] == "" or categories.is_slug(payload[2]))
         and isinstance(payload[3], str) and _CHANNEL.match(payload[3])
     ):
         raise BadUnsubscribeToken("not a valid unsubscribe token")

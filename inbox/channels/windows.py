@@ -22,6 +22,17 @@ from inbox.models import Frequency
 UTC = dt.timezone.utc
 
 
+def is_time_zone(name: object) -> bool:
+    """Whether ``name`` is an IANA time zone this system knows ("Europe/Paris", "UTC")."""
+    if not isinstance(name, str) or not 0 < len(name) <= 64 or "\0" in name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
     """The IANA zone ``name`` ("" = settings.TIME_ZONE); ValueError for a name that does not exist."""
     name = name or settings.TIME_ZONE or "UTC"

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import connections, models, transaction
@@ -32,14 +30,12 @@ from django.utils.translation import gettext as _
 
 from inbox import categories, dialect
 from inbox.categories import Category
-from inbox.channels import registry
+from inbox.channels import registry, windows
 from inbox.channels.base import Channel
 from inbox.exceptions import PreferenceError
 from inbox.models import DigestSchedule, Frequency, Preference
 from inbox.recipients import Key, key_of
 
-#: A category slug, end to end (\Z: $ would also accept a trailing newline).
-_SLUG = re.compile(r"\A[-a-zA-Z0-9_]{1,64}\Z")
 #: Recipient keys per query when reading the choices of a send's recipients: one query up to
 #: this many (about 1 MB of JSON), well under MariaDB's default 16 MB packet.
 KEYS_PER_QUERY = 50_000
@@ -70,7 +66,7 @@ def _is_preference_channel(name: str) -> bool:
 def _check_category(category: Any, *, master_allowed: bool) -> str:
     if category == "" and master_allowed:
         return ""
-    if not isinstance(category, str) or not _SLUG.match(category):
+    if not categories.is_slug(category):
         raise PreferenceError(_("category must be a slug of 1 to 64 characters, not %(value)r.") % {"value": category})
     return category
 
@@ -191,14 +187,8 @@ def _check_time(value: datetime.time | str) -> datetime.time:
 
 
 def _check_time_zone(value: Any) -> str:
-    if value == "":
-        return ""
-    if isinstance(value, str) and 0 < len(value) <= 64 and "\0" not in value:
-        try:
-            ZoneInfo(value)
-            return value
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            pass
+    if value == "" or windows.is_time_zone(value):
+        return value
     raise PreferenceError(_("time_zone must be a time zone name such as Europe/Paris, not %(value)r.")
                           % {"value": value})
 
@@ -357,9 +347,7 @@ class Decisions:
         time_zone = schedule.time_zone or settings.TIME_ZONE
         cache_key = (schedule.frequency, schedule.time, schedule.weekday, time_zone)
         if cache_key not in self._windows:
-            from inbox.channels.windows import window_end  # another module of the digests; loaded when used
-
-            self._windows[cache_key] = window_end(
+            self._windows[cache_key] = windows.window_end(
                 schedule.frequency, time=schedule.time, weekday=schedule.weekday, time_zone=time_zone, now=self.now
             )
         return self._windows[cache_key]
