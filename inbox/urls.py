@@ -1,7 +1,7 @@
 from django.apps import apps
 from django.urls import path
 
-from inbox import preference_views, views
+from inbox import preference_views, unsubscribe_views, views
 from inbox.sse.views import events
 
 app_name = "inbox"
@@ -14,7 +14,7 @@ urlpatterns = [
     path("preview/", views.PreviewView.as_view(), name="preview"),
     path("events/", events, name="events"),
     path("preferences/", preference_views.PreferencesView.as_view(), name="preferences"),
-    path("unsubscribe/<str:token>/", preference_views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path("unsubscribe/<str:token>/", unsubscribe_views.UnsubscribeView.as_view(), name="unsubscribe"),
     path("<uuid:uid>/", views.NotificationDetailView.as_view(), name="detail"),
     path("<uuid:uid>/action/", views.NotificationActionView.as_view(), name="action"),
 ]

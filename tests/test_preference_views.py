@@ -1,4 +1,4 @@
-"""Issue 11, the preferences page and the one-click unsubscribe pages (inbox.preference_views)."""
+"""Issue 11, the preferences page and the one-click unsubscribe pages (inbox.preference_views, inbox.unsubscribe_views)."""
 
 from __future__ import annotations
 
