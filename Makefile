@@ -9,7 +9,7 @@ LOWEST := .venv-lowest
 # make test runs every pass, in this order, even after one fails; then it fails if any did.
 PASSES := typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e
 
-.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory bench-channels bench-preferences clean
+.PHONY: demo screenshots test typecheck test-sqlite test-postgres test-mariadb test-lowest test-e2e system-deps bench bench-core bench-memory bench-channels bench-preferences bench-brokers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -117,6 +117,10 @@ bench-memory: $(VENV)/.installed
 ## bench-preferences: send() to 10,000 with preferences, mutes and groups on vs off, SQLite and PostgreSQL (about 2 min)
 bench-preferences: system-deps $(VENV)/.installed
 	$(BIN)/python -m bench.preferences --write BENCHMARKS.md
+
+## bench-brokers: delivery p50/p99 and a 1,000-subscriber broadcast, Redis vs PostgreSQL (about 10 s)
+bench-brokers: system-deps $(VENV)/.installed
+	$(BIN)/python -m bench.brokers --write BENCHMARKS.md
 
 ## bench-channels: e-mail through channels vs none, one db_worker into a real SMTP server, django-notifs beside (about 4 min)
 bench-channels: $(VENV)/.installed

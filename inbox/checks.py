@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         problems.append(Error("INBOX['BATCH_SIZE'] must be a positive integer.", id="inbox.E005"))
     if not isinstance(conf.get("BROKER_OPTIONS"), dict):
         problems.append(Error("INBOX['BROKER_OPTIONS'] must be a dict.", id="inbox.E006"))
+    else:
+        problems += _postgres_broker_problems()
     max_age = conf.get("UNSUBSCRIBE_MAX_AGE")
     if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 1:
         problems.append(Error("INBOX['UNSUBSCRIBE_MAX_AGE'] must be a positive integer (seconds).", id="inbox.E008"))
@@ -56,6 +59,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     except ImproperlyConfigured as error:
         problems.append(Error(str(error), hint="See docs/core.md, \"Categories\".", id="inbox.E007"))
     return problems
+
+
+def _postgres_broker_problems() -> list[Any]:
+    """inbox.E009: the PostgreSQL broker needs a PostgreSQL server to reach (a broker path that
+    does not import is E003's to report)."""
+    try:
+        broker = import_string(conf.get("BROKER"))
+    except (ImportError, TypeError, ValueError):
+        return []
+    # A PostgresBroker subclass has imported its module; any other broker must not need psycopg.
+    module = sys.modules.get("inbox.events.postgres")
+    if module is not None and isinstance(broker, type) and issubclass(broker, module.PostgresBroker):
+        return list(module.configuration_errors(conf.get("BROKER_OPTIONS")))
+    return []
 
 
 #: Apps the UI kit needs beside "inbox": htmx and its static files, and the partials loader.

@@ -96,3 +96,10 @@ def test_the_check_runs_with_manage_py_check(settings):
 
     settings.INBOX = {"BASE_TEMPLATE": "no/such/layout.html"}
     assert "inbox.E030" in [message.id for message in checks.run_checks(tags=[checks.Tags.templates])]
+
+
+def test_the_postgresql_broker_on_a_database_it_cannot_reach_is_an_error(settings):
+    # The SQLite pass: DATABASES["default"] is not PostgreSQL, so LISTEN/NOTIFY has no server.
+    broker = "inbox.events.postgres.PostgresBroker"
+    assert ids({"BROKER": broker, "BROKER_OPTIONS": {"database": "nowhere"}}, settings) == ["inbox.E009"]
+    assert ids({"BROKER": broker, "BROKER_OPTIONS": {"conninfo": "postgresql://127.0.0.1/site"}}, settings) == []
