@@ -27,7 +27,7 @@ from inbox.models import Notification, NotificationFlag
 from inbox.querysets import custom_flags_exist
 from inbox.recipients import Key, Recipients, keys_q, label, normalize
 from inbox.recipients import key_of as recipient_key
-from inbox.services import threads
+from inbox.services import counted_update, threads
 from inbox.signals import notifications_flags_changed, notifications_updated
 
 
@@ -148,16 +148,29 @@ def change_flags(
     # The custom flags take statements of their own (see _write_custom); when the caller's filter
     # reads what those statements write, the batch's rows are pinned by primary key first.
     pin = custom and _reads_flags_or_updated_at(source)
+    builtin_targets = {
+        field: target
+        for flag, field in flagmod.BUILTIN_FIELDS.items()
+        if (target := change.target(flag)) is not None
+    }
+    # Split into one UPDATE per old state (counted_update), a filter reading other rows could
+    # match differently in a later statement than in the first: then the state is read first.
+    splittable = len(builtin_targets) == 1 or not _reads_other_rows(source)
 
     def apply(rows: models.QuerySet, using: str) -> int:
         # Under the lock: only rows still needing the change are counted and updated.
         changing = rows.filter(change.changing())
-        groups = list(stats.state_groups(changing))
         deltas = stats.Deltas()
-        deltas.add_groups(groups, change.transition)
-        if not custom:
+        if not custom and splittable and counted_update.supported(using):
+            # The old states come back from the UPDATE itself: no SELECT of them first.
+            count, groups = counted_update.update(changing, builtin_targets, change.updates(), using)
+            deltas.add_groups(groups, change.transition)
+        elif not custom:
+            deltas.add_groups(stats.state_groups(changing), change.transition)
             count = changing.update(**change.updates())
         else:
+            groups = list(stats.state_groups(changing))
+            deltas.add_groups(groups, change.transition)
             _count_custom(deltas, groups, changing, add_values, remove_values, change.builtin_changing() is not None)
             parts = _pinned(changing, using) if pin else [rows]
             count = sum(_write_custom(part, change, add_values, remove_values, using) for part in parts)
@@ -267,6 +280,15 @@ def _reads_flags_or_updated_at(queryset: models.QuerySet) -> bool:
     return NotificationFlag._meta.db_table in sql or "updated_at" in sql
 
 
+def _reads_other_rows(queryset: models.QuerySet) -> bool:
+    """Whether ``queryset``'s filter has a subquery (conservatively, by its SQL)."""
+    try:
+        sql, _params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return False
+    return sql.count("SELECT") > 1
+
+
 def _in_batches(
     queryset: models.QuerySet,
     work: Callable[[models.QuerySet, str], int],
@@ -314,7 +336,8 @@ def _rerooted(queryset: models.QuerySet) -> models.QuerySet:
     using = dialect.alias()
     if queryset.query.is_sliced or queryset.query.distinct or queryset.query.combinator:
         return Notification.objects.using(using).filter(pk__in=list(queryset.values_list("pk", flat=True)))
-    if len(queryset.query.alias_map) > 1:
+    # Active tables only: a filter on ``recipient_type_id`` leaves an unused content type alias.
+    if queryset.query.count_active_tables() > 1:
         return Notification.objects.using(using).filter(pk__in=queryset.using(using).order_by().values("pk"))
     return queryset.using(using).order_by()
 
