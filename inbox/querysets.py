@@ -22,7 +22,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from inbox import flags as flagmod
-from inbox.recipients import content_types, generic_q
+from inbox import stats_row
+from inbox.recipients import Key, content_types, generic_q, key_of
 
 
 def flag_q(flag: flagmod.FlagLike) -> Q:
@@ -147,5 +148,29 @@ class NotificationQuerySet(models.QuerySet):
 
 
 class StatsQuerySet(models.QuerySet):
+    """``Stats.objects.recipients([user]).first()``, the read django-notifications-style code does,
+    skips the ORM's query compilation (most of its cost) when nothing else was asked of the
+    queryset: see inbox.stats_row."""
+
+    #: The one recipient this queryset is exactly "the Stats row of", or None (set only by
+    #: :meth:`recipients` on an unmodified queryset; any further call clones it away).
+    _single_recipient: Key | None = None
+
     def recipients(self, recipients: Iterable[models.Model] | models.QuerySet) -> StatsQuerySet:
+        if isinstance(recipients, (list, tuple)) and len(recipients) == 1 and isinstance(recipients[0], models.Model):
+            key = key_of(recipients[0])
+            lookups = {"recipient_type_id": key[0], "recipient_id": key[1]}
+            if not stats_row.is_unmodified(self):
+                return self.filter(**lookups)
+            # Django's deferred filter (as its related managers use): added to the query the first
+            # time anything reads it, so first()'s fixed statement never pays for building it.
+            found = self.all()
+            found._deferred_filter = (False, (), lookups)  # type: ignore[attr-defined]
+            found._single_recipient = key
+            return found
         return self.filter(generic_q("recipient", recipients))
+
+    def first(self) -> Any:
+        if self._single_recipient is not None and self._result_cache is None:
+            return stats_row.read(self.model, self._single_recipient, self.db)
+        return super().first()

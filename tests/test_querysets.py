@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from inbox.exceptions import NotificationError
 from inbox.flags import Flag
-from inbox.models import Notification
+from inbox.models import Notification, Stats
 from inbox.querysets import any_flag_q
 from inbox.services import manager, notifier
 from tests.testapp.models import Article, Team
@@ -127,3 +127,56 @@ def manager_stats(recipient):
     from inbox.models import Stats
 
     return Stats.objects.recipients([recipient]).get()
+
+
+# -- Stats.objects.recipients([user]).first(): the fixed statement (inbox.stats_row) --
+
+
+def _as_dict(stats):
+    return {field.attname: getattr(stats, field.attname) for field in Stats._meta.concrete_fields}
+
+
+def test_stats_first_is_one_fixed_statement_with_the_orms_values(alice, bob, django_assert_num_queries):
+    notifier.send("a", [alice, bob], flags=[Flag.STARRED])
+    manager.mark_all_read(alice)
+    expected = _as_dict(Stats.objects.filter(recipient_id=str(alice.pk)).get())
+    with django_assert_num_queries(1):
+        found = Stats.objects.recipients([alice]).first()
+    assert _as_dict(found) == expected
+    assert found._state.db == "default" and not found._state.adding
+    found.save()  # an instance like any other: it can be saved back
+    assert _as_dict(Stats.objects.filter(pk=found.pk).get())["unread"] == expected["unread"]
+
+
+def test_stats_first_of_a_recipient_without_a_row_is_none(alice, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert Stats.objects.recipients([alice]).first() is None
+
+
+def test_stats_first_keeps_custom_flag_counts(alice, priority_flags):
+    notifier.send("a", [alice], flags=[priority_flags.URGENT])
+    assert Stats.objects.recipients([alice]).first().custom == {str(priority_flags.URGENT.value): 1}
+
+
+def test_stats_first_honours_everything_else_asked_of_the_queryset(alice, bob):
+    notifier.send("a", [alice])
+    assert Stats.objects.filter(total=5).recipients([alice]).first() is None
+    assert Stats.objects.recipients([alice]).filter(total=5).first() is None
+    assert Stats.objects.recipients([alice]).exclude(total=1).first() is None
+    assert Stats.objects.recipients([alice]).values("total").first() == {"total": 1}
+    assert Stats.objects.recipients([alice]).only("unread").first().unread == 1
+    assert Stats.objects.recipients([bob]).first() is None
+    assert Stats.objects.recipients([alice, bob]).first().recipient_id == str(alice.pk)
+
+
+def test_stats_recipients_of_one_filters_every_other_read(alice, bob):
+    """The filter recipients([one]) defers until the query is read: every other use must apply it."""
+    notifier.send("b", [bob])
+    assert Stats.objects.recipients([alice]).count() == 0
+    assert not Stats.objects.recipients([alice]).exists()
+    assert list(Stats.objects.recipients([alice])) == []
+    notifier.send("a", [alice])
+    assert Stats.objects.recipients([alice]).get().recipient_id == str(alice.pk)
+    assert [s.recipient_id for s in Stats.objects.recipients([bob])] == [str(bob.pk)]
+    assert Stats.objects.recipients([bob]).last().recipient_id == str(bob.pk)
+    assert str(alice.pk) in str(Stats.objects.recipients([alice]).query)
