@@ -19,6 +19,8 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # The same bound for every system, so one pathological statement cannot stall the run.
     DATABASES["default"]["OPTIONS"] = {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_S * 1000}"}
 INSTALLED_APPS = [
+    # The admin, for every system: a real site's heap, which the cyclic GC walks during a big send.
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

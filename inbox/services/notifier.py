@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from array import array
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -473,7 +474,9 @@ class _Writer:
         set_known_custom_flags(prototype, custom)  # every notification of the send is built from it
         self.state = stats.State.of(prototype)
         self.sent = SentNotifications(prototype, db)
-        self.pending: list[Key] = []
+        #: The recipients of rows inserted but not yet counted in Stats (parallel arrays, not tuples).
+        self.pending_types = array("q")
+        self.pending_ids: list[str] = []
 
     # -- from a list of rows (any recipients, any database) --
 
@@ -535,7 +538,6 @@ class _Writer:
         type_id = ContentType.objects.get_for_model(targets.model).pk
         uid_sql = dialect.new_uid_sql(self.connection)
         assert uid_sql is not None
-        uid_field = Notification._meta.get_field("uid")
         last: int | None = None
         while True:
             page = targets if last is None else targets.filter(pk__gt=last)
@@ -545,15 +547,22 @@ class _Writer:
             except EmptyResultSet:  # .none(), pk__in=[]: nobody to send to
                 return
             sql = self._insert_sql([uid_sql, "%s", "r.pk_str", "%s"], source, ["id", "uid", "recipient_id"])
+            ids = array("q")
             with self.connection.cursor() as cursor:
                 cursor.execute(sql, [*self.params, type_id, self.text, *source_params])
-                returned = cursor.fetchall()
-            insert_flag_rows(self.connection, [pk for pk, _uid, _object_id in returned], self.custom)
-            for pk, uid, object_id in returned:
-                self._add(pk, uid_field.to_python(uid), type_id, object_id, None)
-            if len(returned) < batch_size:
+                # Row by row, keeping nothing per recipient but numbers and the id's text: a big
+                # send leaves no tuples or UUID objects behind for the cyclic GC to walk.
+                for pk, uid, object_id in cursor:
+                    ids.append(pk)
+                    self.sent.append_new(pk, _uid_bytes(uid), type_id, object_id)
+                    self.pending_types.append(type_id)
+                    self.pending_ids.append(object_id)
+                    last = int(object_id) if last is None else max(last, int(object_id))
+            insert_flag_rows(self.connection, ids, self.custom)
+            if len(self.pending_ids) >= stats.KEY_CHUNK:
+                self._count()
+            if len(ids) < batch_size:
                 return
-            last = max(int(object_id) for _pk, _uid, object_id in returned)
 
     # -- shared --
 
@@ -572,20 +581,27 @@ class _Writer:
 
     def _add(self, pk: int, uid: uuid.UUID, type_id: int, object_id: str, message: str | None) -> None:
         self.sent.append(pk, uid, type_id, object_id, None if message == self.text else message)
-        self.pending.append((type_id, object_id))
-        if len(self.pending) >= stats.KEY_CHUNK:
+        self.pending_types.append(type_id)
+        self.pending_ids.append(object_id)
+        if len(self.pending_ids) >= stats.KEY_CHUNK:
             self._count()
 
     def _count(self) -> None:
-        if self.pending:
+        if self.pending_ids:
             deltas = stats.Deltas()
-            deltas.add_new(self.pending, self.state)
+            deltas.add_new(list(zip(self.pending_types, self.pending_ids, strict=True)), self.state)
             stats.apply(deltas, now=self.now, using=self.db)
-            self.pending = []
+            self.pending_types = array("q")
+            self.pending_ids = []
 
     def finish(self) -> SentNotifications:
         self._count()
         return self.sent
+
+
+def _uid_bytes(uid: Any) -> bytes:
+    """The 16 bytes of a uid as RETURNING hands it back: a UUID (PostgreSQL) or 32 hex digits (SQLite)."""
+    return uid.bytes if isinstance(uid, uuid.UUID) else bytes.fromhex(str(uid).replace("-", ""))
 
 
 def _concrete(field: Any) -> models.Field:

@@ -68,6 +68,17 @@ class SentNotifications(Sequence[Notification]):
         elif self._messages is not None:
             self._messages.append(self._prototype.message)
 
+    def append_new(self, pk: int, uid: bytes, type_id: int, recipient_id: str) -> None:
+        """Add one notification that is the prototype but for these (``uid`` as its 16 bytes): the
+        path of a big send, which builds no UUID object per recipient."""
+        if self._messages is not None or self._int_recipients is None or not _is_int(recipient_id):
+            self.append(pk, uuid.UUID(bytes=uid), type_id, recipient_id, None)
+            return
+        self._ids.append(pk)
+        self._uids += uid
+        self._types.append(type_id)
+        self._int_recipients.append(int(recipient_id))
+
     def __len__(self) -> int:
         return len(self._ids)
 
