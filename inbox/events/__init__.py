@@ -27,6 +27,11 @@ def get_broker() -> Broker:
 
 
 def reset_broker() -> None:
+    """Forget the configured broker (after a settings change), closing its connections first."""
+    if get_broker.cache_info().currsize:
+        close = getattr(get_broker(), "close", None)
+        if callable(close):
+            close()
     get_broker.cache_clear()
 
 
