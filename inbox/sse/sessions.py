@@ -14,6 +14,7 @@ still there, still active, same auth hash — at the same points and in the same
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Iterable
 from importlib import import_module
@@ -22,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -100,19 +102,41 @@ def _sessions(keys: set[str]) -> dict[str, dict[str, Any]]:
         # The database (and cached_db, which writes through) engine: one query for every session.
         model = store_class.get_model_class()
         rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
-        decoder = store_class()
-        return {row.session_key: decoder.decode(row.session_data) for row in rows}
+        signing = (settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS), settings.SESSION_SERIALIZER)
+        # Bare values, no model instances: a broadcast reads thousands of sessions per delivery.
+        return {key: _decoded(store_class, data, signing) for key, data in rows.values_list("session_key", "session_data")}
     return {key: store_class(key).load() for key in keys}
+
+
+@functools.lru_cache(maxsize=16_384)
+def _decoded(store_class: type[DatabaseSessionStore], data: str, signing: tuple[Any, ...]) -> dict[str, Any]:
+    """A session's data, decoded (its signature checked) once for as long as it stays unchanged:
+    every delivery re-reads each session, and a broadcast wakes thousands. Keyed by the stored
+    data itself and by everything decoding depends on (the keys and the serializer). Read-only."""
+    return store_class().decode(data)
 
 
 def _users(backend_path: str, ids: set[str]) -> dict[str, Any]:
     """The active users among ``ids``, as ``backend.get_user`` would return them."""
     backend = load_backend(backend_path)
     if isinstance(backend, ModelBackend) and type(backend).get_user is ModelBackend.get_user and len(ids) > 1:
-        found = get_user_model()._default_manager.in_bulk(list(ids))
+        found = _checkable_users(backend).in_bulk(list(ids))
         return {str(pk): user for pk, user in found.items() if backend.user_can_authenticate(user)}
     users = {user_id: backend.get_user(user_id) for user_id in ids}
     return {user_id: user for user_id, user in users.items() if user is not None}
+
+
+def _checkable_users(backend: ModelBackend) -> Any:
+    """The user model's rows with what the check reads: with Django's own auth hash and
+    ``user_can_authenticate``, only the password and ``is_active`` (a broadcast checks thousands
+    of users per delivery: no dates to convert); with a site's own, every field."""
+    model = get_user_model()
+    manager = model._default_manager
+    if (getattr(model, "get_session_auth_hash", None) is not AbstractBaseUser.get_session_auth_hash
+            or type(backend).user_can_authenticate is not ModelBackend.user_can_authenticate):
+        return manager.all()
+    names = {field.name for field in model._meta.concrete_fields}
+    return manager.only(*[name for name in ("password", "is_active") if name in names])
 
 
 def _hash_matches(user: Any, data: dict[str, Any]) -> bool:
@@ -121,10 +145,25 @@ def _hash_matches(user: Any, data: dict[str, Any]) -> bool:
     if not hasattr(user, "get_session_auth_hash"):
         return True
     stored = data.get(HASH_SESSION_KEY) or ""
-    if constant_time_compare(stored, user.get_session_auth_hash()):
+    if constant_time_compare(stored, _session_auth_hash(user)):
         return True
     # A rotated SECRET_KEY must not sign everyone out mid-stream: Django accepts the fallbacks too.
     return any(constant_time_compare(stored, fallback) for fallback in user.get_session_auth_fallback_hash())
+
+
+def _session_auth_hash(user: Any) -> str:
+    """``user.get_session_auth_hash()``; Django's own depends only on the password (hash) and
+    SECRET_KEY, so for users that keep it, it is computed once per password (an HMAC per user
+    per delivery adds up over a broadcast)."""
+    if getattr(type(user), "get_session_auth_hash", None) is AbstractBaseUser.get_session_auth_hash:
+        model: type[AbstractBaseUser] = type(user)
+        return _password_auth_hash(model, user.password, settings.SECRET_KEY)
+    return str(user.get_session_auth_hash())
+
+
+@functools.lru_cache(maxsize=16_384)
+def _password_auth_hash(model: type[AbstractBaseUser], password: str, secret_key: str) -> str:
+    return model(password=password).get_session_auth_hash()
 
 
 # -- streams opened with a token: checked by user, with no session ----------------------------------

@@ -5,7 +5,8 @@ notifications, a short preview for their toast). A stream lives only as long as 
 that opened it (or, opened with a token, while its user stays active with the same password): it
 re-checks that at every heartbeat and before every delivery. On every (re)connect the stream sends the current
 badge first; after events it re-reads the counts, so a lost or coalesced event never leaves a
-wrong badge. Streams woken together (a broadcast) share one query for their counts.
+wrong badge. Streams woken together (a broadcast) share one thread hop for their session checks,
+counts and details (``inbox.sse.delivery``), and one rendering of each toast and badge.
 
 Two formats: ``html`` (the default: ``badge``, ``toast`` and ``inbox`` events, fragments for htmx)
 and ``json`` for native apps and single-page front ends (``counts`` and ``notification`` events).
@@ -18,19 +19,20 @@ import dataclasses
 import functools
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.translation import get_language, ngettext
 
 from inbox import conf, events, stats
 from inbox.events.base import Event, describe, toast_timeout
 from inbox.models import Notification
 from inbox.recipients import Key, keys_of, label
-from inbox.sse import sessions
+from inbox.sse import delivery, sessions
 from inbox.sse.batching import TickBatcher
 from inbox.sse.db import healthy
 from inbox.sse.limits import Ticket
@@ -94,21 +96,19 @@ class InboxStream:
 
     def toasts(self, new: list[dict[str, Any]], silent: list[dict[str, Any]]) -> list[bytes]:
         limit = int(conf.get("SSE_TOASTS_PER_BURST"))
-        items = [
-            {"text": item.get("message", ""), "level": _level_name(item.get("level")),
-             "url": reverse("inbox:detail", args=[item["uid"]]) if item in new else "",
-             "timeout": toast_timeout(item)}
-            for item in [*new, *silent]
+        language = get_language()
+        items = [*new, *silent]
+        shown = items if len(items) <= limit else items[: limit - 1]
+        out = [
+            _toast_event(item.get("message", ""), _level_name(item.get("level")), toast_timeout(item), language,
+                         item["uid"] if index < len(new) else None)
+            for index, item in enumerate(shown)
         ]
         if len(items) > limit:
             more = len(items) - (limit - 1)
-            items = items[: limit - 1] + [{
-                "text": ngettext("%(count)d more new notification", "%(count)d more new notifications", more)
-                % {"count": more},
-                "level": "info",
-                "url": reverse("inbox:list"),
-            }]
-        return [sse("toast", render_to_string("inbox/toasts.html#toast", {"toast": item}).strip()) for item in items]
+            text = ngettext("%(count)d more new notification", "%(count)d more new notifications", more) % {"count": more}
+            out.append(_render_toast({"text": text, "level": "info", "url": reverse("inbox:list")}))
+        return out
 
     # -- what a burst is about ----------------------------------------------------------------------
 
@@ -185,14 +185,16 @@ class InboxStream:
                 if pause > 0:  # in a burst: gather until the interval is up
                     await asyncio.sleep(pause)
                     batch += subscription.drain()
-                # Checked after gathering, right before anything is shown: a burst that began
-                # before a logout must not be delivered after it.
-                if subscription.interrupted or not await self.signed_in():
+                if subscription.interrupted:
                     return
+                # Read after gathering, right before anything is shown: a burst that began before
+                # a logout must not be delivered after it. The session check, the counts and any
+                # bare uids' details come in one hop, shared with every stream woken with this one.
                 details, bare = self.carried(batch)
-                if bare:
-                    details += await sync_to_async(healthy(self.fetch))(bare)
-                yield self.render(batch, await _batcher().counts(self.keys), details)
+                reading = await delivery.reads().ask(delivery.Ask.of(self.owner, self.keys, bare))
+                if not reading.signed_in:
+                    return
+                yield self.render(batch, reading.counts, [*details, *reading.details])
                 last = loop.time()
         finally:
             self._end(subscription)
@@ -268,5 +270,48 @@ def _badge_event(counts: stats.Counts, language: str | None) -> bytes:
     return sse("badge", render_to_string("inbox/badge.html#badge", {"inbox_counts": counts}).strip())
 
 
+#: A uid the detail URL accepts, rendered in place of each recipient's own (see _toast_event).
+PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+
+
+def _toast_event(text: str, level: str, timeout: float | None, language: str | None, uid: str | None) -> bytes:
+    """One toast event. A broadcast shows the same toast to every stream it wakes, but for the uid
+    in its link: the toast is rendered once with a placeholder uid and each stream's uid is put in
+    its place (a canonical UUID, as the URL pattern takes it; anything else is rendered whole)."""
+    where = (get_script_prefix(), get_urlconf())
+    if uid is None:
+        return _shared_toast(text, level, timeout, language, where, False)[0]
+    if not _is_canonical_uuid(uid):
+        return _render_toast({"text": text, "level": level, "timeout": timeout,
+                              "url": reverse("inbox:detail", args=[uid])})
+    parts = _shared_toast(text, level, timeout, language, where, True)
+    if len(parts) != 2:  # the placeholder is not only in the link (the text holds it): no reuse
+        return _render_toast({"text": text, "level": level, "timeout": timeout,
+                              "url": reverse("inbox:detail", args=[uid])})
+    return parts[0] + uid.encode() + parts[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_toast(text: str, level: str, timeout: float | None, language: str | None,
+                  where: tuple[str, Any], linked: bool) -> tuple[bytes, ...]:
+    """The toast's event split around the placeholder uid (one part when it has no link). Keyed
+    by all a rendering depends on: the language, and the script prefix and URLconf reverse() uses."""
+    url = reverse("inbox:detail", args=[PLACEHOLDER_UID]) if linked else ""
+    event = _render_toast({"text": text, "level": level, "timeout": timeout, "url": url})
+    return tuple(event.split(PLACEHOLDER_UID.encode())) if linked else (event,)
+
+
+def _render_toast(toast: dict[str, Any]) -> bytes:
+    return sse("toast", render_to_string("inbox/toasts.html#toast", {"toast": toast}).strip())
+
+
+def _is_canonical_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+@functools.lru_cache(maxsize=64)
 def _level_name(level: Any) -> str:
     return Notification(level=level).level_name
