@@ -18,3 +18,16 @@ class InboxConfig(AppConfig):
 
         # Deleting a recipient (a user, by default) erases their notifications and Stats.
         erasure.connect()
+
+        # The broker's module (redis-py, psycopg) is imported at start-up, not inside the first
+        # send() of a worker or a command, where it cost 50-100 ms before the event left.
+        _import_broker()
+
+
+def _import_broker() -> None:
+    from inbox import conf
+
+    try:
+        conf.load(conf.get("BROKER"))
+    except Exception:  # a broker path that does not import is system check inbox.E003's to report
+        pass

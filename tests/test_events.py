@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -89,3 +91,18 @@ def test_subscription_keeps_the_newest_when_full(broker):
 def test_event_round_trips_as_dict():
     event = Event(recipient="auth.user:1", new=("a",), silent=({"message": "m"},), details=({"uid": "a"},))
     assert Event.from_dict(event.as_dict()) == event
+
+
+def test_the_broker_module_is_imported_at_start_up_not_in_the_first_send():
+    # A worker's first send() used to import redis-py (50-100 ms) before its event could leave.
+    code = (
+        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
+        "from django.conf import settings\n"
+        "settings.INBOX = {'BROKER': 'inbox.events.redis.RedisBroker'}\n"
+        "assert 'redis' not in sys.modules\n"
+        "import django; django.setup()\n"
+        "print('redis' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
