@@ -106,3 +106,32 @@ def test_the_broker_module_is_imported_at_start_up_not_in_the_first_send():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_a_broadcast_wakes_a_waiting_event_loop_once(broker):
+    # 10,000 streams on one loop used to mean 10,000 self-pipe writes from the broker's thread.
+    async def main() -> tuple[list[str], list[list[Event]]]:
+        subscriptions = [broker.subscribe([f"auth.user:{i}"]) for i in range(50)]
+        readers = [asyncio.ensure_future(s.next_batch(5)) for s in subscriptions]
+        await asyncio.sleep(0.05)  # every reader is waiting
+        loop = asyncio.get_running_loop()
+        wakes: list[str] = []
+        original = loop.call_soon_threadsafe
+
+        def counting(callback, *args, **kwargs):
+            wakes.append(getattr(callback, "__name__", ""))
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        publisher = threading.Thread(target=broker.publish,
+                                     args=([Event(recipient=f"auth.user:{i}", new=(f"u{i}",)) for i in range(50)],))
+        publisher.start()
+        batches = await asyncio.gather(*readers)
+        publisher.join()
+        for subscription in subscriptions:
+            subscription.close()
+        return wakes, batches
+
+    wakes, batches = asyncio.run(main())
+    assert [[event.new for event in batch] for batch in batches] == [[(f"u{i}",)] for i in range(50)]
+    assert wakes == ["_wake_each"]

@@ -116,10 +116,13 @@ class Subscription:
 
     def deliver(self, event: Event) -> None:
         """Called by the broker, from any thread."""
+        self._wake_reader(self._enqueue(event))
+
+    def _enqueue(self, event: Event) -> asyncio.AbstractEventLoop | None:
+        """Queue ``event``; returns the loop of an async reader waiting for it, which needs waking."""
         with self._lock:
             self._events.append(event)
-            loop = self._loop if self._waiter is not None else None
-        self._wake_reader(loop)
+            return self._loop if self._waiter is not None else None
 
     def interrupt(self) -> None:
         """Wake the reader with nothing to read, from any thread, so it notices ``interrupted``."""
@@ -206,6 +209,30 @@ class Subscription:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def deliver_all(deliveries: Iterable[tuple[Subscription, Event]]) -> None:
+    """Deliver many events from any thread, waking each waiting event loop once.
+
+    A broadcast reaches thousands of subscriptions on one loop: one wake-up call per
+    subscription would be thousands of writes to the loop's self-pipe from the broker's thread.
+    """
+    waiting: dict[asyncio.AbstractEventLoop, dict[Subscription, None]] = {}
+    for subscription, event in deliveries:
+        loop = subscription._enqueue(event)
+        subscription._sync_wakeup.set()
+        if loop is not None:
+            waiting.setdefault(loop, {})[subscription] = None
+    for loop, subscriptions in waiting.items():
+        try:
+            loop.call_soon_threadsafe(_wake_each, list(subscriptions))
+        except RuntimeError:  # the loop has closed
+            pass
+
+
+def _wake_each(subscriptions: list[Subscription]) -> None:
+    for subscription in subscriptions:
+        subscription._wake()
 
 
 class Broker:

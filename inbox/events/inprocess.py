@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
-from inbox.events.base import Broker, Event, Subscription, chunks
+from inbox.events.base import Broker, Event, Subscription, chunks, deliver_all
 
 logger = logging.getLogger("inbox.events")
 
@@ -51,10 +51,9 @@ class InProcessBroker(Broker):
 
     def deliver_locally(self, events: Iterable[Event]) -> None:
         with self._lock:
-            targets = [(event, tuple(self._subscriptions.get(event.recipient, ()))) for event in events]
-        for event, subscriptions in targets:
-            for subscription in subscriptions:
-                subscription.deliver(event)
+            targets = [(subscription, event) for event in events
+                       for subscription in self._subscriptions.get(event.recipient, ())]
+        deliver_all(targets)
 
     def subscribe(self, channels: Iterable[str]) -> Subscription:
         subscription = Subscription(self, channels)
