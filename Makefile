@@ -102,9 +102,11 @@ system-deps:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-## bench: our kit side by side with the peers, in one run (about 11 min); writes its section of BENCHMARKS.md
+## bench: our kit side by side with the peers (send -> badge in Chromium included), then the Redis and
+## PostgreSQL brokers side by side, in one run (about 13 min); writes their sections of BENCHMARKS.md
 bench: system-deps $(VENV)/.installed
 	$(BIN)/python -m bench.peers.run --write BENCHMARKS.md
+	$(BIN)/python -m bench.brokers --write BENCHMARKS.md
 
 ## bench-core: the core, the inbox pages on 1,000,000 rows, and live updates (about 12 min)
 bench-core: system-deps $(VENV)/.installed
