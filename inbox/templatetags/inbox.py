@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from inbox import categories, conf, recipients, shortcodes, stats
 from inbox.links import is_allowed_link
 from inbox.models import Notification
+from inbox.rows import ROW_COLUMNS, RowRenderer, kit_template
 from inbox.templatetags import icons
 
 register = template.Library()
@@ -352,9 +353,6 @@ def inbox_day_groups(rows: Any, grouped: bool = True) -> list[dict[str, Any]]:
     return runs
 
 
-#: Columns the row partial lays out itself; any other column a Table subclass declares is shown
-#: in the row's meta line, so subclassing the Table still adds what it adds.
-ROW_COLUMNS = frozenset({"message", "category", "level", "sent_at"})
 
 
 @register.filter
@@ -364,3 +362,42 @@ def inbox_extra_cells(row: Any) -> list[tuple[Any, Any]]:
     if table is None:
         return []
     return [(column, row.get_cell(column.name)) for column in table.columns if column.name not in ROW_COLUMNS]
+
+
+class RowsNode(template.Node):
+    """``{% inbox_rows rows %}``: the list's rows.
+
+    In the kit's own ``inbox/inbox.html`` the rows are written by :class:`inbox.rows.RowRenderer`
+    (the same HTML as its ``row`` partial, at a fraction of the cost); in a site's copy of the
+    template, each row is its own ``row`` partial, so a site that changes the partial sees it.
+    """
+
+    def __init__(self, rows: template.base.FilterExpression, parser_data: dict[str, Any]) -> None:
+        self.rows = rows
+        # The template's partials: defined further down the file, so looked up when rendering.
+        self.parser_data = parser_data
+
+    def render(self, context: template.Context) -> str:
+        rows = self.rows.resolve(context) or []
+        if kit_template(self.origin, "inbox/inbox.html"):
+            # One renderer per render of the page, shared by its runs (Today, Yesterday, Earlier).
+            renderer = context.render_context.get(self)
+            if renderer is None:
+                renderer = context.render_context[self] = RowRenderer(context)
+            return renderer.render_rows(rows)
+        row_partial = self.parser_data.get("partials", {}).get("row")
+        if row_partial is None:
+            raise template.TemplateSyntaxError("{% inbox_rows %} needs a partial named \"row\" in its template.")
+        rendered = []
+        for row in rows:
+            with context.push(row=row):
+                rendered.append(row_partial.render(context))
+        return mark_safe("".join(rendered))
+
+
+@register.tag
+def inbox_rows(parser: template.base.Parser, token: template.base.Token) -> RowsNode:
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("{% inbox_rows %} takes the rows: {% inbox_rows run.rows %}")
+    return RowsNode(parser.compile_filter(bits[1]), getattr(parser, "extra_data", {}))
