@@ -40,10 +40,18 @@ class InProcessBroker(Broker):
         self._explained = False
 
     def publish(self, events: Iterable[Event]) -> None:
-        published = False
-        for chunk in chunks(events):
-            self.deliver_locally(chunk)
-            published = True
+        iterator = iter(events)
+        with self._lock:
+            anyone_listens = bool(self._subscriptions)
+        if not anyone_listens:
+            # Nobody here to deliver to (always so in a worker or a command): events may be built
+            # lazily (a broadcast describes each notification), so build no more than one.
+            published = next(iterator, None) is not None
+        else:
+            published = False
+            for chunk in chunks(iterator):
+                self.deliver_locally(chunk)
+                published = True
         if published and not self._served_streams and not self._explained:
             # Unlocked: at worst two threads racing here both log, which is harmless.
             self._explained = True
