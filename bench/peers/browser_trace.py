@@ -1,8 +1,8 @@
 """The example site's ASGI application with timestamps along the live path, for bench.peers.browser.
 
 Loaded only by that benchmark's server (never by the product): it wraps, from outside, the two
-points where time can go on the server — an event reaching the process (``Subscription.deliver``,
-called from the broker's listener thread) and the stream handing its bytes to uvicorn (each chunk
+points where time can go on the server — an event reaching the process (``Subscription._enqueue``,
+which every delivery goes through, called from the broker's listener thread) and the stream handing its bytes to uvicorn (each chunk
 ``InboxStream.aiter`` yields) — and appends ``<point> <time.time()>`` lines to ``INBOX_TRACE_FILE``.
 """
 
@@ -18,13 +18,13 @@ from inbox.events.base import Subscription
 from inbox.sse.stream import InboxStream
 
 TRACE = open(os.environ["INBOX_TRACE_FILE"], "a", buffering=1)  # noqa: SIM115  (for the process's life)
-_deliver = Subscription.deliver
+_enqueue = Subscription._enqueue
 _aiter = InboxStream.aiter
 
 
-def deliver(self: Subscription, event: Any) -> None:
+def enqueue(self: Subscription, event: Any) -> Any:
     TRACE.write(f"delivered {time.time()}\n")
-    _deliver(self, event)
+    return _enqueue(self, event)
 
 
 async def aiter(self: InboxStream) -> AsyncIterator[bytes]:
@@ -34,6 +34,6 @@ async def aiter(self: InboxStream) -> AsyncIterator[bytes]:
         yield chunk
 
 
-Subscription.deliver = deliver  # type: ignore[method-assign]
+Subscription._enqueue = enqueue  # type: ignore[method-assign]
 InboxStream.aiter = aiter  # type: ignore[method-assign]
 application = traced
