@@ -215,7 +215,7 @@ def test_the_snoozed_tab_is_soonest_first_and_has_its_empty_state(logged_in: Cli
     assert "Nothing snoozed." in logged_in.get(f"{LIST}?status=snoozed").content.decode()
     notes = [notifier.send(f"note {i}", alice)[0] for i in range(3)]
     now = timezone.now()
-    for hours, note in zip((5, 1, 3), notes):
+    for hours, note in zip((5, 1, 3), notes, strict=True):
         manager.snooze(Notification.objects.filter(pk=note.pk), now + datetime.timedelta(hours=hours))
     html = logged_in.get(f"{LIST}?status=snoozed").content.decode()
     assert re.findall(r'name="page_uid" value="([^"]+)"', html) == [str(notes[1].uid), str(notes[2].uid), str(notes[0].uid)]

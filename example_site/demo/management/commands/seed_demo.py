@@ -167,7 +167,7 @@ class Command(BaseCommand):
         others = [u for u in User.objects.filter(username__in=["alice", "bob"]) if u != user]
         for minutes, (actor, excerpt) in enumerate(zip([*others, *commenters],
                                                        ["Shipping it Friday?", "Docs look good.",
-                                                        "Found a typo in step 3.", "+1, ready from my side."])):
+                                                        "Found a typo in step 3.", "+1, ready from my side."], strict=False)):
             notifier.send("{actor} commented on {target}: “{excerpt}”", user, actor=actor, target=project,
                           category="comments", extra={"excerpt": excerpt}, url=reverse("project", args=[project.pk]),
                           group_key=f"comments:project:{project.pk}", now=now - timedelta(minutes=40 - minutes * 10),
