@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -211,3 +212,36 @@ def make_page(browser: Browser, site: Site) -> Iterator[MakePage]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+# -- Live updates across two sites (e2e/test_live*.py): each module defines a ``live`` fixture --------
+
+LIVE_TIMEOUT = 15_000
+
+
+@pytest.fixture
+def live_context(browser: Browser, live: Any) -> Iterator[BrowserContext]:
+    """A browser context for the module's two live sites (``live.a``, reset first)."""
+    live.a.reset()
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(LIVE_TIMEOUT)
+    yield context
+    context.close()
+
+
+def alice_on(context: BrowserContext, site: Site, path: str) -> Page:
+    """A tab signed in as alice on ``path``, with the event stream open."""
+    page = context.new_page()
+    _login(page, site, "alice")
+    page.goto(f"{site.url}{path}")
+    wait_for_leader([page])
+    return page
+
+
+def wait_for_leader(pages: list[Page]) -> None:
+    deadline = time.monotonic() + LIVE_TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        if any(p.evaluate("document.documentElement.dataset.inboxLive") == "leader" for p in pages):
+            return
+        time.sleep(0.1)
+    pytest.fail("no tab opened the event stream")

@@ -8,13 +8,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.conftest import Site, _login, site_env
+from e2e.conftest import Site, _login, alice_on, site_env, wait_for_leader
 from e2e.test_inbox import badge_count, expect_badge, mark_page, not_reloaded, rows
 from tests.services import RedisServer, ServiceError, free_port
-
-LIVE_TIMEOUT = 15_000
 
 
 class LiveSites:
@@ -46,37 +44,10 @@ def live() -> Iterator[LiveSites]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture
-def live_context(browser: Browser, live: LiveSites) -> Iterator[BrowserContext]:
-    live.a.reset()
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    context.set_default_timeout(LIVE_TIMEOUT)
-    yield context
-    context.close()
-
-
 def open_tab(context: BrowserContext, site: Site, path: str = "/inbox/") -> Page:
     page = context.new_page()
     page.goto(f"{site.url}{path}")
     return page
-
-
-def alice_on(context: BrowserContext, site: Site, path: str) -> Page:
-    """A tab signed in as alice on ``path``, with the event stream open."""
-    page = context.new_page()
-    _login(page, site, "alice")
-    page.goto(f"{site.url}{path}")
-    wait_for_leader([page])
-    return page
-
-
-def wait_for_leader(pages: list[Page]) -> None:
-    deadline = time.monotonic() + LIVE_TIMEOUT / 1000
-    while time.monotonic() < deadline:
-        if any(p.evaluate("document.documentElement.dataset.inboxLive") == "leader" for p in pages):
-            return
-        time.sleep(0.1)
-    pytest.fail("no tab opened the event stream")
 
 
 def test_a_send_from_another_process_pops_up_live(live_context: BrowserContext, live: LiveSites):

@@ -13,14 +13,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, expect
 
-from e2e.conftest import Site, _login, site_env
+from e2e.conftest import LIVE_TIMEOUT, Site, alice_on, site_env, wait_for_leader
 from e2e.test_inbox import badge_count, expect_badge, mark_page, not_reloaded, rows
-from e2e.test_live import wait_for_leader
 from tests import services
-
-LIVE_TIMEOUT = 15_000
 
 
 class Database:
@@ -78,24 +75,6 @@ def live() -> Iterator[LiveSites]:
             a.stop()
             b.stop()
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-def live_context(browser: Browser, live: LiveSites) -> Iterator[BrowserContext]:
-    live.a.reset()
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    context.set_default_timeout(LIVE_TIMEOUT)
-    yield context
-    context.close()
-
-
-def alice_on(context: BrowserContext, site: Site, path: str) -> Page:
-    """A tab signed in as alice on ``path``, with the event stream open."""
-    page = context.new_page()
-    _login(page, site, "alice")
-    page.goto(f"{site.url}{path}")
-    wait_for_leader([page])
-    return page
 
 
 def test_a_send_from_another_process_pops_up_live(live_context: BrowserContext, live: LiveSites):

@@ -7,9 +7,8 @@ import re
 
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from e2e.conftest import PASSWORD, Site, _login
+from e2e.conftest import PASSWORD, Site, _login, wait_for_leader
 from e2e.test_inbox import expect_badge, mark_page, not_reloaded
-from e2e.test_live import wait_for_leader
 
 WARNING = "Your trial ends in 3 days"
 

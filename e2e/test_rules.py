@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import DESKTOP, PHONE, Site, _login, running_site
+from e2e.conftest import DESKTOP, PHONE, Site, _login, running_site, wait_for_leader
 from e2e.states import DETAIL
 from e2e.test_inbox import expect_badge, mark_page, not_reloaded
-from e2e.test_live import wait_for_leader
 from tests.services import RedisServer, ServiceError
 
 
