@@ -18,7 +18,7 @@ from inbox import stats
 from inbox.contrib.api.params import BadParameter, filter_queryset
 from inbox.flags import Flag, FlagsRegistry
 from inbox.models import Notification, NotificationFlag, Stats
-from inbox.services import manager, notifier
+from inbox.services import counted_update, manager, notifier
 from tests.helpers import assert_stats_match_recount
 
 
@@ -326,7 +326,9 @@ def test_change_flags_query_counts(alice, bob, wide, warm_content_types, django_
     # as before plus the built-in UPDATE and the Stats counters upsert
     with django_assert_num_queries(12):
         assert manager.change_flags(everyone, add=[wide.ZERO, Flag.STARRED]) == 44
-    with django_assert_num_queries(8):  # keys, savepoint, lock, three UPDATEs (read & seen / read only / seen only), Stats upsert, release
+    # keys, savepoint, lock, three UPDATEs (read & seen / read only / seen only), Stats upsert, release;
+    # MySQL/MariaDB: states, then one UPDATE (an UPDATE there cannot return rows)
+    with django_assert_num_queries(8 if counted_update.supported(connection.alias) else 7):
         assert manager.mark_read(everyone) == 44
     assert_stats_match_recount()
 
