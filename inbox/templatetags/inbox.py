@@ -385,7 +385,10 @@ class RowsNode(template.Node):
             if renderer is None:
                 renderer = context.render_context[self] = RowRenderer(context)
             return renderer.render_rows(rows)
-        row_partial = self.parser_data.get("partials", {}).get("row")
+        # django-template-partials keeps a template's partials in the parser's extra_data (25.1+,
+        # on Django 5.1+) or, before that, on the template's origin.
+        row_partial = (self.parser_data.get("partials", {}).get("row")
+                       or getattr(self.origin, "partial_contents", {}).get("row"))
         if row_partial is None:
             raise template.TemplateSyntaxError("{% inbox_rows %} needs a partial named \"row\" in its template.")
         rendered = []
