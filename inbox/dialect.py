@@ -149,12 +149,32 @@ def upsert_suffix(
     return f"{target} DO UPDATE SET {', '.join(sets)}"
 
 
+def key_order(connection: BaseDatabaseWrapper, type_column: str, id_column: str) -> str:
+    """An ORDER BY that writes Stats rows in Python's order of their (type, id) keys, the order
+    every writer locks them in, so two transactions never wait on each other in a cycle.
+
+    PostgreSQL's "C" collation compares bytes, as Python compares strings. SQLite runs one writer
+    at a time: there is no order to keep. (MariaDB/MySQL count sends' Stats from Python.)
+    """
+    if connection.vendor == "postgresql":
+        return f'ORDER BY {type_column}, {id_column} COLLATE "C"'
+    if connection.vendor == "sqlite":
+        return ""
+    raise NotImplementedError(f"No Stats key order for {vendor(connection)}.")
+
+
 # -- INSERT ... RETURNING and new ids ------------------------------------------------------------
 
 
 def can_return(connection: BaseDatabaseWrapper) -> bool:
     """Whether INSERT ... SELECT can hand back the new rows (not on MySQL)."""
     return bool(connection.features.can_return_rows_from_bulk_insert)
+
+
+def can_chain_writes(connection: BaseDatabaseWrapper) -> bool:
+    """Whether one statement can insert rows and write more rows from what it inserted (PostgreSQL:
+    a data-modifying ``WITH``)."""
+    return connection.vendor == "postgresql"
 
 
 def returning(connection: BaseDatabaseWrapper, columns: Sequence[str]) -> str:

@@ -258,6 +258,28 @@ def _upsert(
             cursor.execute(sql, ["{}", now, payload])
 
 
+def upsert_new_sql(connection: Any, rows: str, condition: str, state: State, now: datetime) -> tuple[str, list[Any]]:
+    """An upsert counting one new notification in ``state`` for each of ``rows`` meeting ``condition``.
+
+    ``rows`` is a table or a CTE of the same statement with ``recipient_type_id`` and
+    ``recipient_id`` columns, one row per recipient. Returns the SQL and its parameters, to which
+    the caller appends those of ``condition``. Rows are written in the order every other writer
+    locks Stats rows in (:func:`dialect.key_order`).
+    """
+    quote = connection.ops.quote_name
+    counters = state.counters()
+    keys = [f"{rows}.{quote('recipient_type_id')}", f"{rows}.{quote('recipient_id')}"]
+    suffix = dialect.upsert_suffix(
+        connection, _stats_table(), ["recipient_type_id", "recipient_id"], COUNTERS, ["updated_at"]
+    )
+    sql = (
+        f"INSERT INTO {quote(_stats_table())} ({', '.join(map(quote, _stats_columns()))}) "
+        f"SELECT {', '.join(keys)}, {', '.join(['%s'] * len(COUNTERS))}, %s, %s FROM {rows} "
+        f"WHERE {condition} {dialect.key_order(connection, *keys)} {suffix}"
+    )
+    return sql, [*(counters[name] for name in COUNTERS), "{}", now]
+
+
 def _apply_custom(custom: Mapping[Key, Counter[str]], *, using: str) -> None:
     """Custom flag counts live in a JSON column: read, add and write back under a row lock."""
     from inbox.models import Stats

@@ -205,18 +205,55 @@ def test_send_query_count_does_not_grow_with_recipients(db, warm_content_types, 
         notifier.send("few", few)
     with django_assert_num_queries(4):
         notifier.send("many", many, batch_size=1000)
-    # MariaDB/MySQL cannot make random UUIDs in SQL: a QuerySet's keys are read first (one query a page).
+    # SQLite: savepoint, INSERT ... SELECT, Stats, release. PostgreSQL: savepoint, the recipients'
+    # keys (one streamed query), one INSERT that also counts, release. MariaDB/MySQL cannot make
+    # random UUIDs in SQL: a QuerySet's keys are read first (one query a page).
     by_query = 4 if connection.vendor != "mysql" else 5
     with django_assert_num_queries(by_query):
         notifier.send("few by query", User.objects.filter(pk__in=[u.pk for u in few]))
     with django_assert_num_queries(by_query):
         notifier.send("many by query", User.objects.all(), batch_size=5000)
-    # A QuerySet is read in keyset pages of batch_size: one INSERT ... SELECT per page, and the
-    # page that comes back short ends it (no COUNT(*) first): 1000 / 400 -> 400, 400, 200.
-    with django_assert_num_queries(6 if connection.vendor != "mysql" else 9):
+    # A QuerySet is read in pages of batch_size (no COUNT(*) first): 1000 / 400 -> 400, 400, 200.
+    # SQLite: an INSERT and a Stats upsert per page, the short page ending it; PostgreSQL: one
+    # INSERT that counts per page, until the streamed keys end.
+    in_pages = {"sqlite": 8, "postgresql": 6}.get(connection.vendor, 9)
+    with django_assert_num_queries(in_pages):
         notifier.send("many by query in pages", User.objects.all(), batch_size=400)
     assert Notification.objects.count() == 3020
     assert Notification.objects.filter(message="many by query in pages").values("recipient_id").distinct().count() == 1000
+    assert_stats_match_recount()
+
+
+@pytest.mark.postgres
+def test_postgresql_queryset_send_counts_in_its_insert_and_filters_once(db, warm_content_types):
+    """On PostgreSQL each page is one statement inserting the rows and upserting their Stats, and
+    the recipients' filter runs once however many pages there are."""
+    from django.test.utils import CaptureQueriesContext
+
+    User.objects.bulk_create([User(username=f"user{i}") for i in range(25)] + [User(username="other")])
+    notifier.send("earlier", User.objects.filter(username__in=["user3", "other"]))
+    with CaptureQueriesContext(connection) as captured:
+        sent = notifier.send("paged", User.objects.filter(username__startswith="user"), batch_size=10)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(sent) == 25
+    assert sum('FROM "auth_user"' in sql for sql in statements) == 1
+    inserts = [sql for sql in statements if 'INSERT INTO "inbox_notification"' in sql]
+    assert len(inserts) == 3 and all('INSERT INTO "inbox_stats"' in sql for sql in inserts)
+    assert not any(sql.startswith('INSERT INTO "inbox_stats"') for sql in statements)
+    assert Notification.objects.filter(message="paged").values("recipient_id").distinct().count() == 25
+    assert Stats.objects.recipients(User.objects.filter(username="user3")).get().total == 2
+    assert not Notification.objects.filter(message="paged", recipient_id=str(User.objects.get(username="other").pk))
+    assert_stats_match_recount()
+
+
+@pytest.mark.postgres
+def test_postgresql_queryset_send_works_without_server_side_cursors(db, monkeypatch):
+    """Behind PgBouncer in transaction mode sites set DISABLE_SERVER_SIDE_CURSORS: the keys then
+    come in one result, and the pages are the same."""
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    User.objects.bulk_create([User(username=f"user{i}") for i in range(25)])
+    sent = notifier.send("paged", User.objects.all(), batch_size=10)
+    assert sorted(n.recipient_id for n in sent) == sorted(str(pk) for pk in User.objects.values_list("pk", flat=True))
     assert_stats_match_recount()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from array import array
@@ -534,10 +535,27 @@ class _Writer:
         )
 
     def insert_from_queryset(self, targets: models.QuerySet, batch_size: int) -> None:
-        """Keyset pages of ``batch_size`` recipients, each one INSERT ... SELECT ... RETURNING."""
+        """Pages of ``batch_size`` recipients, each one INSERT ... SELECT ... RETURNING.
+
+        Stats are counted by SQL from the rows inserted, never from keys sent back to the
+        database, except with a site's own flags (counted in a JSON column by stats.apply).
+        """
         type_id = ContentType.objects.get_for_model(targets.model).pk
         uid_sql = dialect.new_uid_sql(self.connection)
         assert uid_sql is not None
+        if dialect.can_chain_writes(self.connection):
+            self._insert_streamed_pages(targets, type_id, uid_sql, batch_size)
+        else:
+            self._insert_keyset_pages(targets, type_id, uid_sql, batch_size)
+
+    def _insert_keyset_pages(self, targets: models.QuerySet, type_id: int, uid_sql: str, batch_size: int) -> None:
+        """SQLite: each page selects, inside its INSERT, the recipients after the last one inserted;
+        a second statement counts the page's rows, found by their ids: one writer at a time, so the
+        ids between the least and the greatest returned are all the page's."""
+        table = self.connection.ops.quote_name(Notification._meta.db_table)
+        upsert, upsert_params = stats.upsert_new_sql(
+            self.connection, table, "id BETWEEN %s AND %s", self.state, self.now
+        )
         last: int | None = None
         while True:
             page = targets if last is None else targets.filter(pk__gt=last)
@@ -547,22 +565,59 @@ class _Writer:
             except EmptyResultSet:  # .none(), pk__in=[]: nobody to send to
                 return
             sql = self._insert_sql([uid_sql, "%s", "r.pk_str", "%s"], source, ["id", "uid", "recipient_id"])
-            ids = array("q")
-            with self.connection.cursor() as cursor:
-                cursor.execute(sql, [*self.params, type_id, self.text, *source_params])
-                # Row by row, keeping nothing per recipient but numbers and the id's text: a big
-                # send leaves no tuples or UUID objects behind for the cyclic GC to walk.
-                for pk, uid, object_id in cursor:
-                    ids.append(pk)
-                    self.sent.append_new(pk, _uid_bytes(uid), type_id, object_id)
-                    self.pending_types.append(type_id)
-                    self.pending_ids.append(object_id)
-                    last = int(object_id) if last is None else max(last, int(object_id))
-            insert_flag_rows(self.connection, ids, self.custom)
-            if len(self.pending_ids) >= stats.KEY_CHUNK:
-                self._count()
+            ids, recipients = self._read_inserted(sql, [*self.params, type_id, self.text, *source_params], type_id)
+            if not ids:
+                return
+            last = max(map(int, recipients))
+            self._count_page(upsert, [*upsert_params, min(ids), max(ids)], ids, recipients, type_id)
             if len(ids) < batch_size:
                 return
+
+    def _insert_streamed_pages(self, targets: models.QuerySet, type_id: int, uid_sql: str, batch_size: int) -> None:
+        """PostgreSQL: the recipients' keys stream from one query (a server-side cursor), so their
+        filter runs once rather than once per page, and each page is one statement that inserts the
+        rows and upserts their Stats from what it inserted."""
+        returned = ["id", "uid", "recipient_type_id", "recipient_id"]
+        insert = self._insert_sql([uid_sql, "%s", "r.pk::text", "%s"], "SELECT unnest(%s::bigint[]) AS pk", returned)
+        counted, counted_params = "", list[Any]()
+        if not self.custom:
+            upsert, counted_params = stats.upsert_new_sql(self.connection, "new", "1 = 1", self.state, self.now)
+            counted = f", counted AS ({upsert})"
+        sql = f"WITH new AS ({insert}){counted} SELECT id, uid, recipient_id FROM new"
+        keys = targets.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=batch_size)
+        while page := list(itertools.islice(keys, batch_size)):
+            params = [*self.params, type_id, self.text, page, *counted_params]
+            ids, recipients = self._read_inserted(sql, params, type_id)
+            self._count_page(None, [], ids, recipients, type_id)
+
+    def _read_inserted(self, sql: str, params: list[Any], type_id: int) -> tuple[array[int], list[str]]:
+        """Run an INSERT ... RETURNING id, uid, recipient_id and keep its rows; return the new ids
+        and their recipients' ids."""
+        ids, recipients = array("q"), []
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # Row by row, keeping nothing per recipient but numbers and the id's text: a big
+            # send leaves no tuples or UUID objects behind for the cyclic GC to walk.
+            for pk, uid, object_id in cursor:
+                ids.append(pk)
+                recipients.append(object_id)
+                self.sent.append_new(pk, _uid_bytes(uid), type_id, object_id)
+        return ids, recipients
+
+    def _count_page(
+        self, upsert: str | None, params: list[Any], ids: array[int], recipients: list[str], type_id: int
+    ) -> None:
+        """Write a page's custom flag rows and count it in Stats: by ``upsert`` (when the page's
+        statement did not count it already), or in Python when the send has custom flags."""
+        insert_flag_rows(self.connection, ids, self.custom)
+        if self.custom:
+            self.pending_types.extend(array("q", [type_id]) * len(recipients))
+            self.pending_ids.extend(recipients)
+            if len(self.pending_ids) >= stats.KEY_CHUNK:
+                self._count()
+        elif upsert is not None:
+            with self.connection.cursor() as cursor:
+                cursor.execute(upsert, params)
 
     # -- shared --
 
