@@ -568,7 +568,7 @@ class _Writer:
             ids, recipients = self._read_inserted(sql, [*self.params, type_id, self.text, *source_params], type_id)
             if not ids:
                 return
-            last = max(map(int, recipients))
+            last = max(recipients)
             self._count_page(upsert, [*upsert_params, min(ids), max(ids)], ids, recipients, type_id)
             if len(ids) < batch_size:
                 return
@@ -583,36 +583,37 @@ class _Writer:
         if not self.custom:
             upsert, counted_params = stats.upsert_new_sql(self.connection, "new", "1 = 1", self.state, self.now)
             counted = f", counted AS ({upsert})"
-        sql = f"WITH new AS ({insert}){counted} SELECT id, uid, recipient_id FROM new"
+        # uuid_send: the uid's 16 bytes, all that is kept of it (no UUID object per recipient).
+        sql = f"WITH new AS ({insert}){counted} SELECT id, uuid_send(uid), recipient_id FROM new"
         keys = targets.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=batch_size)
         while page := list(itertools.islice(keys, batch_size)):
             params = [*self.params, type_id, self.text, page, *counted_params]
             ids, recipients = self._read_inserted(sql, params, type_id)
             self._count_page(None, [], ids, recipients, type_id)
 
-    def _read_inserted(self, sql: str, params: list[Any], type_id: int) -> tuple[array[int], list[str]]:
+    def _read_inserted(self, sql: str, params: list[Any], type_id: int) -> tuple[array[int], array[int]]:
         """Run an INSERT ... RETURNING id, uid, recipient_id and keep its rows; return the new ids
-        and their recipients' ids."""
-        ids, recipients = array("q"), []
+        and their recipients' (integer) keys."""
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
-            # Row by row, keeping nothing per recipient but numbers and the id's text: a big
-            # send leaves no tuples or UUID objects behind for the cyclic GC to walk.
-            for pk, uid, object_id in cursor:
-                ids.append(pk)
-                recipients.append(object_id)
-                self.sent.append_new(pk, _uid_bytes(uid), type_id, object_id)
+            rows = cursor.fetchall()
+        if not rows:
+            return array("q"), array("q")
+        # Column by column at C speed: a page keeps numbers and uid bytes, no object per recipient.
+        pks, uids, recipient_ids = zip(*rows, strict=True)
+        ids, recipients = array("q", pks), array("q", map(int, recipient_ids))
+        self.sent.extend_new(ids, _uid_bytes(uids), type_id, recipients)
         return ids, recipients
 
     def _count_page(
-        self, upsert: str | None, params: list[Any], ids: array[int], recipients: list[str], type_id: int
+        self, upsert: str | None, params: list[Any], ids: array[int], recipients: array[int], type_id: int
     ) -> None:
         """Write a page's custom flag rows and count it in Stats: by ``upsert`` (when the page's
         statement did not count it already), or in Python when the send has custom flags."""
         insert_flag_rows(self.connection, ids, self.custom)
         if self.custom:
             self.pending_types.extend(array("q", [type_id]) * len(recipients))
-            self.pending_ids.extend(recipients)
+            self.pending_ids.extend(map(str, recipients))
             if len(self.pending_ids) >= stats.KEY_CHUNK:
                 self._count()
         elif upsert is not None:
@@ -654,9 +655,14 @@ class _Writer:
         return self.sent
 
 
-def _uid_bytes(uid: Any) -> bytes:
-    """The 16 bytes of a uid as RETURNING hands it back: a UUID (PostgreSQL) or 32 hex digits (SQLite)."""
-    return uid.bytes if isinstance(uid, uuid.UUID) else bytes.fromhex(str(uid).replace("-", ""))
+def _uid_bytes(uids: Sequence[Any]) -> bytes:
+    """The 16 bytes of each uid, end to end, as a statement hands them back: bytes
+    (``uuid_send``), UUIDs, or 32 hex digits (SQLite)."""
+    if isinstance(uids[0], bytes | memoryview):  # memoryview: psycopg2's bytea
+        return b"".join(uids)
+    if isinstance(uids[0], uuid.UUID):
+        return b"".join(uid.bytes for uid in uids)
+    return bytes.fromhex("".join(uids).replace("-", ""))
 
 
 def _concrete(field: Any) -> models.Field:

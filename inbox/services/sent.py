@@ -79,6 +79,18 @@ class SentNotifications(Sequence[Notification]):
         self._types.append(type_id)
         self._int_recipients.append(int(recipient_id))
 
+    def extend_new(self, ids: Sequence[int], uids: bytes, type_id: int, recipient_ids: Sequence[int]) -> None:
+        """Add notifications that are the prototype but for these: integer recipient keys, and the
+        uids' 16 bytes each, end to end. A big send's page goes in without a call per recipient."""
+        if self._messages is not None or self._int_recipients is None:
+            for index, (pk, recipient_id) in enumerate(zip(ids, recipient_ids, strict=True)):
+                self.append_new(pk, uids[index * 16 : index * 16 + 16], type_id, str(recipient_id))
+            return
+        self._ids.extend(ids)
+        self._uids += uids
+        self._types.extend(array("q", [type_id]) * len(ids))
+        self._int_recipients.extend(recipient_ids)
+
     def __len__(self) -> int:
         return len(self._ids)
 
