@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -149,6 +150,24 @@ class CrossProcessContract(BrokerContract):
             subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
             assert kept(receive(subscription)) == [("auth.user:7", ("from afar",), ())]
 
+    def test_close_stops_the_listener_thread_and_a_new_subscription_starts_another(self, brokers):
+        listening, speaking = brokers
+        others = listener_threads()  # other tests' brokers may still listen
+        with listening.subscribe(["auth.user:7"]) as subscription:
+            ready(subscription)
+        mine = listener_threads() - others
+        assert mine
+        listening.close()  # type: ignore[attr-defined]
+        assert not any(thread.is_alive() for thread in mine)
+        with listening.subscribe(["auth.user:7"]) as subscription:
+            ready(subscription)
+            speaking.publish([Event(recipient="auth.user:7", new=("again",))])
+            assert kept(receive(subscription)) == [("auth.user:7", ("again",), ())]
+
+
+def listener_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name.endswith("-listener") and thread.is_alive()}
+
 
 class TestInProcessBroker(BrokerContract):
     @pytest.fixture
@@ -163,7 +182,10 @@ class TestRedisBroker(CrossProcessContract):
         from inbox.events.redis import RedisBroker
 
         prefix = f"contract-{uuid.uuid4().hex[:8]}:"
-        yield RedisBroker(url=redis_server.url, prefix=prefix), RedisBroker(url=redis_server.url, prefix=prefix)
+        listening, speaking = RedisBroker(url=redis_server.url, prefix=prefix), RedisBroker(url=redis_server.url, prefix=prefix)
+        yield listening, speaking
+        listening.close()
+        speaking.close()
 
     def publisher_code(self, broker: Broker) -> str:
         return (f"from inbox.events.redis import RedisBroker\n"

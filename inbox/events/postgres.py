@@ -40,6 +40,7 @@ from inbox.events import pgwire, signing
 from inbox.events.base import Event, Subscription
 from inbox.events.circuit import CircuitBreaker
 from inbox.events.inprocess import InProcessBroker
+from inbox.events.listener import ListenerThread
 
 logger = logging.getLogger("inbox.events")
 
@@ -131,11 +132,7 @@ class PostgresBroker(InProcessBroker):
         self._sender_pid = 0
         self._send_lock = threading.Lock()
         self._rejected_signature = False
-        self._listener: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._start_lock = threading.Lock()
-        self._started = threading.Event()
+        self._listener = ListenerThread("inbox-postgres-listener", self._listen)
         #: Guards ``_listening`` and ``_waiting``: a subscription is made ready exactly once LISTEN is on.
         self._ready_lock = threading.Lock()
         self._listening = False
@@ -235,27 +232,8 @@ class PostgresBroker(InProcessBroker):
                 self._waiting.remove(subscription)
 
     def _ensure_listener(self) -> None:
-        with self._start_lock:
-            if self._listener is None or not self._listener.is_alive():
-                # No listener (yet, or since a fork): nothing is LISTENing until the new one says so.
-                self._set_listening(False)
-                self._started.clear()
-                self._listener = threading.Thread(target=self._run, name="inbox-postgres-listener", daemon=True)
-                self._listener.start()
-                self._started.wait(5)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        self._task = loop.create_task(self._listen())
-        self._started.set()
-        try:
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass  # close() stopped the listener
-        finally:
-            loop.close()
+        # No listener (yet, or since a fork): nothing is LISTENing until the new one says so.
+        self._listener.ensure_running(before_start=lambda: self._set_listening(False))
 
     def _set_listening(self, listening: bool) -> None:
         with self._ready_lock:
@@ -318,15 +296,7 @@ class PostgresBroker(InProcessBroker):
 
     def close(self) -> None:
         """Stop listening and close both connections (tests; a process that stops serving streams)."""
-        loop, task, listener = self._loop, self._task, self._listener
-        if loop is not None and task is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
-        if listener is not None:
-            listener.join(10)
-        self._listener = None
+        self._listener.stop()
         self._set_listening(False)
         self.listener_pid = None
         self.circuit.stop()

@@ -31,6 +31,7 @@ from inbox.events import signing, wire
 from inbox.events.base import Event, Subscription, chunks
 from inbox.events.circuit import CircuitBreaker
 from inbox.events.inprocess import InProcessBroker
+from inbox.events.listener import ListenerThread
 
 logger = logging.getLogger("inbox.events")
 
@@ -60,12 +61,9 @@ class RedisBroker(InProcessBroker):
         self._probe_client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self.circuit = CircuitBreaker(self._probe_client.ping, cooldown=cooldown, name="Redis")
         self._rejected_signature = False
-        self._listener: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._commands: asyncio.Queue[tuple[str, list[str], Subscription | None]] | None = None
-        self._started = threading.Event()
+        self._listener = ListenerThread("inbox-redis-listener", self._listen, on_loop=self._make_queue)
         self._connected = threading.Event()
-        self._start_lock = threading.Lock()
 
     # -- publishing (any thread, any process) ---------------------------------------------------
 
@@ -96,7 +94,7 @@ class RedisBroker(InProcessBroker):
     # -- subscribing ------------------------------------------------------------------------------
 
     def subscribe(self, channels: Iterable[str]) -> Subscription:
-        self._ensure_listener()
+        self._listener.ensure_running()
         subscription = Subscription(self, channels)
         new = self._register(subscription)
         if new:
@@ -113,33 +111,16 @@ class RedisBroker(InProcessBroker):
             self._command("unsubscribe", gone)
 
     def _command(self, name: str, channels: list[str], subscription: Subscription | None = None) -> None:
-        loop, queue = self._loop, self._commands
-        if loop is None or queue is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(queue.put_nowait, (name, channels, subscription))
+        queue = self._commands
+        if queue is not None:
+            self._listener.call_soon(queue.put_nowait, (name, channels, subscription))
 
-    def _ensure_listener(self) -> None:
-        with self._start_lock:
-            if self._listener is None or not self._listener.is_alive():
-                self._started.clear()
-                self._listener = threading.Thread(target=self._run, name="inbox-redis-listener", daemon=True)
-                self._listener.start()
-                self._started.wait(5)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
+    def _make_queue(self, loop: asyncio.AbstractEventLoop) -> None:
         self._commands = asyncio.Queue()
-        self._started.set()
-        try:
-            loop.run_until_complete(self._listen())
-        finally:
-            loop.close()
 
     async def _listen(self) -> None:
         commands = self._commands
-        assert commands is not None  # _run creates the queue before the loop starts
+        assert commands is not None  # _make_queue made it before listen() started
         failing = False
         delay = 0.2
         waiting: list[Subscription] = []
@@ -212,3 +193,13 @@ class RedisBroker(InProcessBroker):
         if channel != self.prefix + event.recipient:
             return  # an event must name the channel it came on
         self.deliver_locally([event])
+
+    # -- shutting down ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop listening and close the connections (tests; a process that stops serving streams)."""
+        self._listener.stop()
+        self._connected.clear()
+        self.circuit.stop()
+        self._client.close()
+        self._probe_client.close()
