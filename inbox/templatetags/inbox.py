@@ -353,8 +353,6 @@ def inbox_day_groups(rows: Any, grouped: bool = True) -> list[dict[str, Any]]:
     return runs
 
 
-
-
 @register.filter
 def inbox_extra_cells(row: Any) -> list[tuple[Any, Any]]:
     """A django-tables2 row's cells for the columns the row partial does not lay out itself."""
